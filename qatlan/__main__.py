@@ -1,0 +1,3 @@
+from qatlan.cli import main
+
+main()
