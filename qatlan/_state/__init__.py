@@ -1,0 +1,1 @@
+"""Internals of `qatlan.state`: schema and migrations, snapshots, locks. Import `qatlan.state`."""

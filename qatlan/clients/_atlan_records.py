@@ -1,0 +1,374 @@
+"""Pure conversions between Atlan JSON and `qatlan.model` records, and typedef payloads.
+
+Search hits and `GET /entity/...` entities share one shape (`guid`, `typeName`, `status`,
+`attributes`, `classifications`, ...), so one converter reads both. Tags are the *direct* ones
+only: a classification whose `entityGuid` is another asset's GUID was propagated to this one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from qatlan.errors import ApiResponseError, ConfigError
+from qatlan.model import (
+    AAsset,
+    ACMAttribute,
+    ACMDef,
+    AConnection,
+    ADomain,
+    ALink,
+    Announcement,
+    ATagDef,
+)
+
+__all__ = [
+    "ASSET_ATTRIBUTES",
+    "CM_TYPES",
+    "asset_record",
+    "cm_attribute_payload",
+    "cm_def_record",
+    "cm_set_payload",
+    "connection_qn_of",
+    "connection_record",
+    "direct_tags",
+    "domain_record",
+    "link_asset_qn",
+    "link_record",
+    "resolve_domains",
+    "tag_def_payload",
+    "tag_def_record",
+    "typedefs_body",
+]
+
+#: attributes requested for every asset (custom metadata attributes are added per set)
+ASSET_ATTRIBUTES: tuple[str, ...] = (
+    "name",
+    "qualifiedName",
+    "connectionQualifiedName",
+    "databaseQualifiedName",
+    "schemaQualifiedName",
+    "tableQualifiedName",
+    "viewQualifiedName",
+    "domainGUIDs",
+    "announcementType",
+    "announcementTitle",
+    "announcementMessage",
+    "announcementUpdatedBy",
+)
+#: where each type keeps its parent's qualifiedName, in order of preference
+_PARENT_ATTRS: dict[str, tuple[str, ...]] = {
+    "Database": ("connectionQualifiedName",),
+    "Schema": ("databaseQualifiedName",),
+    "Table": ("schemaQualifiedName",),
+    "View": ("schemaQualifiedName",),
+    "MaterialisedView": ("schemaQualifiedName",),
+    "Column": ("tableQualifiedName", "viewQualifiedName"),
+}
+
+
+# --------------------------------------------------------------------------- entities
+
+
+def direct_tags(entity: Mapping[str, Any]) -> tuple[str, ...]:
+    """Hashed names of the tags attached to this entity itself (not propagated), sorted."""
+    guid = entity.get("guid")
+    names = {
+        str(c["typeName"])
+        for c in entity.get("classifications") or ()
+        if isinstance(c, Mapping) and c.get("typeName") and c.get("entityGuid") in (None, guid)
+    }
+    return tuple(sorted(names))
+
+
+def asset_record(entity: Mapping[str, Any], cm_def: ACMDef | None = None) -> AAsset:
+    """An `AAsset` from a search hit or an entity; `cm_def` picks the custom metadata to keep."""
+    attrs = entity.get("attributes") or {}
+    type_name = _required(entity, "typeName")
+    qn = attrs.get("qualifiedName")
+    if not isinstance(qn, str) or not entity.get("guid"):
+        raise _bad(entity, "guid and attributes.qualifiedName")
+    return AAsset(
+        guid=str(entity["guid"]),
+        type_name=type_name,
+        qualified_name=qn,
+        name=str(attrs.get("name") or entity.get("displayText") or qn.rsplit("/", 1)[-1]),
+        connection_qn=str(attrs.get("connectionQualifiedName") or connection_qn_of(qn) or ""),
+        parent_qn=_parent_qn(type_name, attrs, qn),
+        status=str(entity.get("status") or "ACTIVE"),
+        domain_guids=tuple(sorted(str(g) for g in attrs.get("domainGUIDs") or ())),
+        tags=direct_tags(entity),
+        announcement=_announcement(attrs),
+        cm=_cm_values(entity, cm_def) if cm_def else (),
+        update_time=entity.get("updateTime"),
+        updated_by=entity.get("updatedBy"),
+    )
+
+
+def _parent_qn(type_name: str, attrs: Mapping[str, Any], qn: str) -> str | None:
+    for key in _PARENT_ATTRS.get(type_name, ()):
+        if attrs.get(key):
+            return str(attrs[key])
+    return qn.rsplit("/", 1)[0] if "/" in qn else None
+
+
+def _announcement(attrs: Mapping[str, Any]) -> Announcement | None:
+    kind = attrs.get("announcementType")
+    if not kind:
+        return None
+    return Announcement(
+        type=str(kind),
+        title=attrs.get("announcementTitle"),
+        message=attrs.get("announcementMessage"),
+        updated_by=attrs.get("announcementUpdatedBy"),
+    )
+
+
+def _cm_values(entity: Mapping[str, Any], cm_def: ACMDef) -> tuple[tuple[str, Any], ...]:
+    """Values of the set's attributes: flat `<set>.<attr>` keys (search) or `businessAttributes`."""
+    attrs = entity.get("attributes") or {}
+    nested = (entity.get("businessAttributes") or {}).get(cm_def.hashed_name) or {}
+    values = {}
+    for attr in cm_def.attributes:
+        value = attrs.get(f"{cm_def.hashed_name}.{attr.hashed_name}")
+        if value is None:
+            value = nested.get(attr.hashed_name)
+        if value is not None:
+            values[attr.hashed_name] = value
+    return tuple(sorted(values.items()))
+
+
+def connection_record(entity: Mapping[str, Any]) -> AConnection:
+    attrs = entity.get("attributes") or {}
+    qn = attrs.get("qualifiedName")
+    if not isinstance(qn, str) or not entity.get("guid"):
+        raise _bad(entity, "guid and attributes.qualifiedName")
+    return AConnection(
+        guid=str(entity["guid"]),
+        qualified_name=qn,
+        name=str(attrs.get("name") or qn),
+        connector=attrs.get("connectorName") or (qn.split("/")[1] if qn.count("/") >= 2 else None),
+    )
+
+
+def domain_record(entity: Mapping[str, Any]) -> ADomain:
+    attrs = entity.get("attributes") or {}
+    qn = attrs.get("qualifiedName")
+    if not isinstance(qn, str) or not entity.get("guid"):
+        raise _bad(entity, "guid and attributes.qualifiedName")
+    return ADomain(
+        guid=str(entity["guid"]),
+        qualified_name=qn,
+        name=str(attrs.get("name") or qn),
+        parent_qn=attrs.get("parentDomainQualifiedName"),
+    )
+
+
+def link_record(entity: Mapping[str, Any]) -> ALink:
+    attrs = entity.get("attributes") or {}
+    asset = attrs.get("asset") or (entity.get("relationshipAttributes") or {}).get("asset")
+    if not entity.get("guid"):
+        raise _bad(entity, "guid")
+    return ALink(
+        guid=str(entity["guid"]),
+        qualified_name=str(attrs.get("qualifiedName") or ""),
+        name=str(attrs.get("name") or ""),
+        url=attrs.get("link"),
+        asset_guid=asset.get("guid") if isinstance(asset, Mapping) else None,
+    )
+
+
+def link_asset_qn(entity: Mapping[str, Any]) -> str | None:
+    """The qualifiedName of a Link's asset, when the hit carries it."""
+    asset = (entity.get("attributes") or {}).get("asset")
+    if not isinstance(asset, Mapping):
+        return None
+    for key in ("uniqueAttributes", "attributes"):
+        qn = (asset.get(key) or {}).get("qualifiedName")
+        if qn:
+            return str(qn)
+    return None
+
+
+def connection_qn_of(qualified_name: str | None) -> str | None:
+    """`default/snowflake/1657037873` from any SQL asset's qualifiedName, else None."""
+    if not qualified_name:
+        return None
+    parts = qualified_name.split("/")
+    if len(parts) < 3 or parts[0] != "default" or not parts[2]:
+        return None
+    return "/".join(parts[:3])
+
+
+# --------------------------------------------------------------------------- domains
+
+
+def resolve_domains(all_domains: Iterable[ADomain], names_or_guids: Iterable[str]) -> set[str]:
+    """GUIDs of the named domains (by GUID or name) and all of their subdomains.
+
+    A name is matched exactly, then case-insensitively; a name that matches nothing, or
+    several domains, is a `ConfigError` (the latter asks for the GUID).
+    """
+    domains = list(all_domains)
+    by_guid = {d.guid: d for d in domains}
+    roots = [_find_domain(domains, by_guid, wanted) for wanted in names_or_guids]
+    return {d.guid for root in roots for d in _subtree(root, domains)}
+
+
+def _find_domain(domains: list[ADomain], by_guid: dict[str, ADomain], wanted: str) -> ADomain:
+    if wanted in by_guid:
+        return by_guid[wanted]
+    matches = [d for d in domains if d.name == wanted] or [
+        d for d in domains if d.name.casefold() == wanted.strip().casefold()
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        which = "; ".join(f"{d.guid} ({d.qualified_name})" for d in sorted(matches, key=lambda d: d.guid))
+        raise ConfigError(
+            f"domain '{wanted}' matches {len(matches)} Atlan domains: {which}; "
+            f"name the one you mean by its GUID in qatlan.toml"
+        )
+    names = sorted({d.name for d in domains}, key=str.casefold)
+    known = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+    raise ConfigError(f"domain '{wanted}' not found in Atlan; known domains: {known or 'none'}")
+
+
+def _subtree(root: ADomain, domains: list[ADomain]) -> list[ADomain]:
+    """`root` and every domain below it, by parentDomainQualifiedName chain or QN prefix."""
+    children: dict[str, list[ADomain]] = {}
+    for d in domains:
+        if d.parent_qn:
+            children.setdefault(d.parent_qn, []).append(d)
+    found = {root.guid: root}
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop().qualified_name, ()):
+            if child.guid not in found:
+                found[child.guid] = child
+                todo.append(child)
+    prefix = root.qualified_name + "/"
+    found.update({d.guid: d for d in domains if d.qualified_name.startswith(prefix)})
+    return list(found.values())
+
+
+# --------------------------------------------------------------------------- typedefs
+
+
+def tag_def_record(d: Mapping[str, Any]) -> ATagDef:
+    return ATagDef(hashed_name=str(d["name"]), display_name=str(d.get("displayName") or d["name"]))
+
+
+def cm_def_record(d: Mapping[str, Any]) -> ACMDef:
+    """An `ACMDef`; archived attributes (`options.isArchived` true) are left out."""
+    attributes = []
+    for a in d.get("attributeDefs") or ():
+        options = a.get("options") or {}
+        if str(options.get("isArchived", "false")).lower() == "true":
+            continue
+        kind = options.get("customType") or options.get("primitiveType") or a.get("typeName") or "string"
+        attributes.append(ACMAttribute(str(a["name"]), str(a.get("displayName") or a["name"]), str(kind)))
+    return ACMDef(
+        hashed_name=str(d["name"]),
+        display_name=str(d.get("displayName") or d["name"]),
+        attributes=tuple(attributes),
+    )
+
+
+def typedefs_body(**defs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """A typedefs request body: all six arrays, the given ones filled."""
+    keys = (
+        "enumDefs", "structDefs", "classificationDefs",
+        "entityDefs", "relationshipDefs", "businessMetadataDefs",
+    )
+    return {k: list(defs.get(k, ())) for k in keys}
+
+
+def tag_def_payload(display_name: str) -> dict[str, Any]:
+    """A new tag definition, as pyatlan creates one (the server assigns the hashed name)."""
+    return {
+        "category": "CLASSIFICATION",
+        "name": display_name,
+        "displayName": display_name,
+        "options": {"color": "Gray", "iconName": "atlanTags", "iconType": "icon", "imageID": ""},
+        "skipDisplayNameUniquenessCheck": False,
+    }
+
+
+#: qatlan's attribute types → (typeName, options.primitiveType, options.customType)
+CM_TYPES: dict[str, tuple[str, str, str | None]] = {
+    "string": ("string", "string", None),
+    "int": ("int", "int", None),
+    "float": ("float", "float", None),
+    "boolean": ("boolean", "boolean", None),
+    "date": ("date", "date", None),
+    "url": ("string", "url", "url"),
+}
+_ASSET_TYPES = ["Schema", "Table", "View", "MaterialisedView", "Column", "Database"]
+
+
+def cm_attribute_payload(
+    display_name: str, kind: str, applicable_connections: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """A new custom metadata attribute (atlan-api reference §5.2)."""
+    if kind not in CM_TYPES:
+        raise ValueError(f"unknown custom metadata type {kind!r}; use one of {sorted(CM_TYPES)}")
+    type_name, primitive, custom = CM_TYPES[kind]
+    options: dict[str, Any] = {
+        "customMetadataVersion": "v2",
+        "primitiveType": primitive,
+        "applicableEntityTypes": json.dumps(["Asset"]),
+        "allowFiltering": True,
+        "allowSearch": False,
+        "multiValueSelect": False,
+        "showInOverview": False,
+        "isEnum": False,
+        "isRichText": False,
+        "maxStrLength": "100000000",
+        "assetTypesList": json.dumps(_ASSET_TYPES),
+    }
+    if custom:
+        options["customType"] = custom
+    if applicable_connections:
+        # UNCONFIRMED: pyatlan sends every connection when none is given; qatlan sends none
+        options["applicableConnections"] = json.dumps(sorted(applicable_connections))
+    return {
+        "displayName": display_name, "name": "", "isNew": True, "typeName": type_name,
+        "cardinality": "SINGLE", "isIndexable": True, "isOptional": True, "isUnique": False,
+        "includeInNotification": False, "valuesMinCount": 0, "valuesMaxCount": 1, "options": options,
+    }
+
+
+def cm_set_payload(
+    display_name: str,
+    attributes: Sequence[tuple[str, str]],
+    applicable_connections: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "category": "BUSINESS_METADATA",
+        "name": display_name,
+        "displayName": display_name,
+        "description": None,
+        "options": {"emoji": "📊", "isLocked": False, "logoType": "emoji"},
+        "attributeDefs": [cm_attribute_payload(n, k, applicable_connections) for n, k in attributes],
+    }
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _required(entity: Mapping[str, Any], key: str) -> str:
+    value = entity.get(key)
+    if not isinstance(value, str) or not value:
+        raise _bad(entity, key)
+    return value
+
+
+def _bad(entity: Any, what: str) -> ApiResponseError:
+    guid = entity.get("guid") if isinstance(entity, Mapping) else None
+    return ApiResponseError(
+        f"Atlan returned an entity (guid {guid}) without {what}",
+        service="atlan",
+        hint="the server may not be the Atlan API qatlan expects",
+    )
