@@ -203,6 +203,29 @@ class State:
         with self.transaction():
             self.db.execute("DELETE FROM ownership WHERE address = ?", [address])
 
+    # ----------------------------------------------------------------------- refresh hints
+
+    def dirty_containers(self) -> list[int]:
+        """Qualytics containers qatlan wrote to since the last refresh read their fields."""
+        rows = self.db.execute("SELECT key FROM refresh_hints WHERE kind = 'q.container'")
+        return sorted(int(key) for (key,) in rows)
+
+    def mark_dirty_containers(self, container_ids: Iterable[int], run_id: int | None = None) -> None:
+        rows = [{"kind": "q.container", "key": str(c), "run_id": run_id} for c in container_ids]
+        if rows:
+            with self.transaction():
+                self.db["refresh_hints"].upsert_all(rows, pk=("kind", "key"))
+
+    def clear_dirty_containers(self, container_ids: Iterable[int]) -> None:
+        keys = [str(c) for c in container_ids]
+        with self.transaction():
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                self.db.execute(
+                    f"DELETE FROM refresh_hints WHERE kind = 'q.container' AND key IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+
     # ----------------------------------------------------------------------- lock
 
     def lock_info(self) -> LockInfo | None:

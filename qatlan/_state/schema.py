@@ -91,6 +91,27 @@ def _create_records(db: Database) -> None:
     db["records"].create_index(["valid_to"])
 
 
+@_step
+def _plans_and_journal(db: Database) -> None:
+    # every plan qatlan made (body: zlib-compressed plan JSON), for audit and `apply`
+    db["plans"].create(
+        {"id": int, "created_at": str, "run_id": int, "snapshot_id": int, "lineage": str,
+         "serial": int, "checksum": str, "summary": str, "body": bytes},
+        pk="id",
+        not_null={"created_at", "lineage", "serial", "checksum", "summary", "body"},
+    )
+    # one row per change of a plan that apply has settled, committed as soon as known
+    db["journal"].create(
+        {"id": int, "plan_checksum": str, "address": str, "action": str, "outcome": str,
+         "error": str, "run_id": int, "at": str},
+        pk="id",
+        not_null={"plan_checksum", "address", "action", "outcome", "at"},
+    )
+    db["journal"].create_index(["plan_checksum", "address"], unique=True)
+    # Qualytics containers qatlan wrote to since the last refresh: re-read their fields
+    db["refresh_hints"].create({"kind": str, "key": str, "run_id": int}, pk=("kind", "key"))
+
+
 SCHEMA_VERSION = len(_STEPS)
 
 

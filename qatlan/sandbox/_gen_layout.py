@@ -15,7 +15,8 @@ from qatlan.sandbox._gen_util import scaled
 # Slot categories: what one Qualytics table container (container_type `table`) looks like.
 EXACT = "exact"  # Atlan Table with the same name
 VIEW = "view"  # Qualytics view <-> Atlan View
-MVIEW = "mview"  # Qualytics view <-> Atlan MaterialisedView
+MVIEW = "mview"  # Qualytics view <-> Atlan MaterialisedView (UNCONFIRMED: Qualytics table_type of a
+# materialised view; it only knows table|view, and "view" is assumed)
 CASE_ONLY = "case_only"  # Qualytics `orders` <-> Atlan `ORDERS`
 AMBIGUOUS = "ambiguous"  # Qualytics `customers` <-> Atlan `Customers` and `CUSTOMERS`
 ONLY_Q = "only_qualytics"  # no Atlan table

@@ -10,7 +10,7 @@ from qatlan.sandbox._gen_util import Counter, geometric, guid, iso
 
 QUALYTICS_TOKEN = "qualytics-sandbox-token"
 INTEGRATION_ID = 1
-ATLAN_API_URL = "https://atlan.sandbox.invalid"
+ATLAN_API_URL = "https://atlan.sandbox.invalid"  # a placeholder: the generator does not know the port
 
 # Qualytics' own global tags: name, colour, weight_modifier
 GLOBAL_TAGS = (("Critical", "#FF2000", 10), ("Finance", "#1E90FF", 5), ("Sensitive", "#FFA500", 8),
@@ -20,7 +20,8 @@ EXTERNAL_TAGS = ("PII", "GDPR")
 
 DIMENSIONS = ("completeness", "coverage", "conformity", "consistency", "precision", "timeliness",
               "volumetrics", "accuracy")
-# Field scores are built from six dimensions; timeliness and volumetrics stay null.
+# Field scores are built from six dimensions (qualytics-api.md §9); timeliness and volumetrics
+# stay null. UNCONFIRMED: whether the API returns them null or omits them for fields.
 FIELD_DIMENSIONS = ("completeness", "coverage", "conformity", "consistency", "precision", "accuracy")
 FIELD_RULES = ("notNull", "unique", "between", "matchesPattern", "notNegative", "isType", "expectedValues", "maxLength")
 TABLE_RULES = ("volumetric", "freshness")

@@ -199,6 +199,7 @@ def _atlan_table(g: Gen, type_name: str, name: str, plan: Plan, base: dict[str, 
     table = a.add(type_name, attrs, status)
     if rng.random() < _TABLE_TAG_RATE:
         _tag(g, table, rng.choice(atl.TAGS)[0])
+    # UNCONFIRMED: columns of a MaterialisedView carry viewName/viewQualifiedName, like a View's
     prefix = "table" if type_name == "Table" else "view"
     col_base = {**base, f"{prefix}Name": name, f"{prefix}QualifiedName": qn}
     connector = 1 if base["connectorName"] == "snowflake" else 2

@@ -25,16 +25,17 @@ from qatlan.sandbox.schema import gc_paused
 
 __all__ = ["GenSpec", "generate_world", "parse_spec"]
 
-# key -> (kind, minimum, maximum, what it means); kind "int", "float" or a tuple of choices
-_KEYS: dict[str, tuple[Any, float, float, str]] = {
-    "tables": ("int", 1, 200_000, "Qualytics table containers (container_type table: tables and views)"),
-    "columns": ("int", 1, 500, "mean columns per table"),
-    "seed": ("int", 0, 2**63 - 1, "random seed"),
-    "datastores": ("int", 4, 2_000, "jdbc datastores (default: max(4, round(sqrt(tables) / 5)))"),
-    "cm": (("absent", "present"), 0, 0, "whether the `Qualytics` custom-metadata set exists"),
-    "mess": ("float", 0, 10, "multiplier on every mess rate (0 keeps exactly one of each)"),
-    "checks": ("float", 0, 50, "mean quality checks per scanned container"),
-    "anomalies": ("float", 0, 20, "mean anomalies per container with an active check"),
+# key -> (kind, minimum, maximum); kind is "int", "float" or a tuple of choices.
+# What each key means is documented in docs/world-format.md ("Spec keys").
+_KEYS: dict[str, tuple[Any, float, float]] = {
+    "tables": ("int", 1, 200_000),  # Qualytics containers with container_type table (tables and views)
+    "columns": ("int", 1, 500),  # mean columns per table
+    "seed": ("int", 0, 2**63 - 1),
+    "datastores": ("int", 4, 2_000),  # jdbc datastores; default max(4, round(sqrt(tables) / 5))
+    "cm": (("absent", "present"), 0, 0),  # whether the `Qualytics` custom-metadata set exists
+    "mess": ("float", 0, 10),  # multiplier on every mess rate (0 keeps exactly one of each)
+    "checks": ("float", 0, 50),  # mean quality checks per scanned container
+    "anomalies": ("float", 0, 20),  # mean anomalies per container with an active check
 }
 
 
@@ -77,7 +78,7 @@ def _valid_keys() -> str:
 
 
 def _check_value(key: str, value: Any) -> None:
-    kind, lo, hi, _ = _KEYS[key]
+    kind, lo, hi = _KEYS[key]
     if isinstance(kind, tuple):
         if value not in kind:
             raise WorldError(f"generator spec: {key} must be one of {', '.join(kind)}, got {value!r}")

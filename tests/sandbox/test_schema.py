@@ -6,6 +6,8 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qatlan.errors import WorldError
 from qatlan.sandbox.generate import generate_world
@@ -257,3 +259,33 @@ def test_duplicate_live_container_names_in_a_datastore_are_reported(world: dict[
                 and c["deleted_at"] is None)
     b["name"] = a["name"]
     assert f"qualytics.containers[{j}].name: duplicate container name {a['name']!r}" in problems(world)
+
+
+# ---------------------------------------------------------------- robustness
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 10**6) | st.floats(allow_nan=False) | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)
+LISTS = [("atlan", "personas"), ("atlan", "entities"), ("qualytics", "tokens"), ("qualytics", "global_tags"),
+         ("qualytics", "datastores"), ("qualytics", "containers"), ("qualytics", "fields"),
+         ("qualytics", "checks"), ("qualytics", "anomalies")]
+TINY = generate_world("tables=3,columns=2,seed=1")
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_any_damaged_value_is_reported_as_a_world_error_never_a_crash(data: st.DataObject) -> None:
+    doc = copy.deepcopy(TINY)
+    side, key = data.draw(st.sampled_from(LISTS))
+    records = doc[side][key]
+    target = records[data.draw(st.integers(0, len(records) - 1))]
+    nested = [k for k, v in target.items() if isinstance(v, dict)]
+    if nested and data.draw(st.booleans()):
+        target = target[data.draw(st.sampled_from(sorted(nested)))]
+    target[data.draw(st.sampled_from(sorted(target) + ["id", "guid", "name"]))] = data.draw(JSON)
+    try:
+        validate_world(doc)
+    except WorldError as exc:
+        assert str(exc).startswith("invalid world")
