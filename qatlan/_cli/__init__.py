@@ -1,0 +1,1 @@
+"""The command modules of the qatlan CLI; qatlan/cli.py mounts them."""

@@ -1,0 +1,74 @@
+"""Build the Atlan and Qualytics clients from a Config (one place for the wiring)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from qatlan.clients._http import HttpClient
+from qatlan.clients.atlan import AtlanClient
+from qatlan.clients.qualytics import QualyticsClient
+from qatlan.config import Config
+
+
+@dataclass
+class Clients:
+    atlan: AtlanClient
+    qualytics: QualyticsClient
+    atlan_http: HttpClient
+    qualytics_http: HttpClient
+
+    def request_counts(self) -> dict[str, int]:
+        return {"atlan": self.atlan_http.stats.total, "qualytics": self.qualytics_http.stats.total}
+
+
+@contextlib.asynccontextmanager
+async def open_clients(
+    config: Config,
+    *,
+    atlan_transport: httpx.AsyncBaseTransport | None = None,
+    qualytics_transport: httpx.AsyncBaseTransport | None = None,
+    **http_overrides: Any,
+) -> AsyncIterator[Clients]:
+    """Both clients, closed on exit. Transports are seams for tests and the in-process demo."""
+    a, q = config.atlan, config.qualytics
+    atlan_http = HttpClient(
+        "atlan",
+        a.url,
+        config.atlan_token(),
+        timeout=a.timeout,
+        verify_tls=a.verify_tls,
+        requests_per_minute=a.requests_per_minute,
+        concurrency=a.concurrency,
+        max_retries=a.max_retries,
+        transport=atlan_transport,
+        token_env=a.token_env,
+        **http_overrides,
+    )
+    qualytics_http = HttpClient(
+        "qualytics",
+        q.url,
+        config.qualytics_token(),
+        timeout=q.timeout,
+        verify_tls=q.verify_tls,
+        requests_per_minute=q.requests_per_minute,
+        concurrency=q.concurrency,
+        max_retries=q.max_retries,
+        transport=qualytics_transport,
+        token_env=q.token_env,
+        **http_overrides,
+    )
+    try:
+        yield Clients(
+            atlan=AtlanClient(atlan_http, page_size=a.page_size),
+            qualytics=QualyticsClient(qualytics_http, page_size=q.page_size),
+            atlan_http=atlan_http,
+            qualytics_http=qualytics_http,
+        )
+    finally:
+        await atlan_http.aclose()
+        await qualytics_http.aclose()

@@ -1,0 +1,377 @@
+"""`qatlan refresh`: read both catalogs into a new snapshot in the state.
+
+Incremental by default, where the APIs allow it:
+
+- Atlan: only assets whose `__modificationTimestamp` moved since the last snapshot's
+  watermark (minus a safety margin) are read again; archived ones come back with status
+  DELETED and are dropped; purged ones are caught by comparing the server's count of active
+  assets with the merged snapshot (a mismatch falls back to a full read).
+- Qualytics: the container list is always read (it is cheap and shows deletions); a
+  container's fields, and the per-field check and anomaly counts, are read again only when
+  the container's `last_profiled`, `last_scanned`, active check or anomaly count moved, when
+  qatlan itself wrote to it since, or when the last full field read is over a day old.
+
+`--full` reads everything. Any part that cannot be read marks the snapshot incomplete and
+says what is missing; a plan built on it removes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from qatlan.clients.qualytics import container_record, datastore_record, field_counts, field_record
+from qatlan.config import Config
+from qatlan.connect import Clients, open_clients
+from qatlan.errors import ApiError, ConfigError
+from qatlan.model import QContainer, QDatastore, QField, Snapshot
+
+ProgressFn = Callable[[str, int, "int | None"], None]
+T = TypeVar("T")
+
+#: how far back of the watermark an incremental Atlan read starts (clock skew, index lag)
+ATLAN_MARGIN_MS = 5 * 60 * 1000
+#: how often the Qualytics fields are read in full even when containers look unchanged
+QUALYTICS_FULL_EVERY_S = 24 * 3600
+ASSET_TYPES = ("Schema", "Table", "View", "MaterialisedView", "Column")
+
+
+@dataclass
+class RefreshResult:
+    snapshot_id: int
+    serial: int
+    complete: bool
+    missing: list[str]
+    counts: dict[str, int]
+    requests: dict[str, int]
+    mode: dict[str, str]
+
+
+@dataclass
+class _Read:
+    """What one side's reader produced."""
+
+    records: list[Any] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    watermarks: dict[str, Any] = field(default_factory=dict)
+    mode: str = "full"
+
+
+def refresh(config: Config, state: Any, **kwargs: Any) -> RefreshResult:
+    """Synchronous wrapper of `refresh_async`."""
+    return asyncio.run(refresh_async(config, state, **kwargs))
+
+
+async def refresh_async(
+    config: Config,
+    state: Any,
+    *,
+    full: bool = False,
+    progress: ProgressFn | None = None,
+    clients: Clients | None = None,
+    now: Callable[[], float] = time.time,
+    **transports: Any,
+) -> RefreshResult:
+    """Read both sides and save a new snapshot; returns what was saved.
+
+    `clients` lets a caller reuse open clients (the demo, tests); otherwise they are built
+    from `config` (with optional `atlan_transport` / `qualytics_transport`).
+    """
+    prev = state.load_snapshot() if state.snapshots() else None
+    prev_wm = state.watermarks() if prev is not None else {}
+    if prev is not None and not prev.complete:
+        full = True  # an incomplete snapshot is no base for an incremental read
+    run_id = state.start_run("refresh")
+    try:
+        if clients is None:
+            async with open_clients(config, **transports) as opened:
+                result = await _refresh(config, state, opened, prev, prev_wm, full, progress, now, run_id)
+        else:
+            result = await _refresh(config, state, clients, prev, prev_wm, full, progress, now, run_id)
+    except BaseException as exc:
+        outcome = "interrupted" if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)) else "error"
+        state.finish_run(run_id, outcome, message=str(exc) or type(exc).__name__)
+        raise
+    state.finish_run(run_id, "ok" if result.complete else "error", counts=result.counts,
+                     message=None if result.complete else "; ".join(result.missing)[:2000])
+    return result
+
+
+async def _refresh(config, state, clients, prev, prev_wm, full, progress, now, run_id) -> RefreshResult:
+    before = clients.request_counts()
+    q_reader = QualyticsReader(config, clients, prev, prev_wm, full, progress, now, state)
+    a_reader = AtlanReader(config, clients, prev, prev_wm, full, progress)
+    q_read, a_read = await asyncio.gather(q_reader.read(), a_reader.read())
+    missing = q_read.missing + a_read.missing
+    snapshot = Snapshot.from_records([*q_read.records, *a_read.records])
+    watermarks = {**q_read.watermarks, **a_read.watermarks}
+    taken_at = _iso(now())
+    snapshot_id = state.save_snapshot(
+        snapshot, run_id=run_id, taken_at=taken_at, complete=not missing, missing=missing, watermarks=watermarks
+    )
+    if q_reader.dirty:
+        state.clear_dirty_containers(q_reader.dirty)
+    after = clients.request_counts()
+    return RefreshResult(
+        snapshot_id=snapshot_id,
+        serial=state.serial,
+        complete=not missing,
+        missing=missing,
+        counts=_counts(snapshot),
+        requests={k: after[k] - before.get(k, 0) for k in after},
+        mode={"qualytics": q_read.mode, "atlan": a_read.mode},
+    )
+
+
+def _counts(snapshot: Snapshot) -> dict[str, int]:
+    return {
+        "datastores": len(snapshot.datastores),
+        "containers": len(snapshot.containers),
+        "fields": len(snapshot.fields),
+        "connections": len(snapshot.connections),
+        "assets": len(snapshot.assets),
+        "links": len(snapshot.links),
+        "domains": len(snapshot.domains),
+    }
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+async def _bounded(items: Iterable[T], fn: Callable[[T], Awaitable[Any]], on_done: Callable[[], None] | None = None):
+    """Run fn over items concurrently (the clients bound concurrency); capture errors per item."""
+
+    async def one(item: T) -> tuple[T, Any, ApiError | None]:
+        try:
+            value = await fn(item)
+            return item, value, None
+        except ApiError as exc:
+            return item, None, exc
+        finally:
+            if on_done:
+                on_done()
+
+    return await asyncio.gather(*(one(i) for i in items))
+
+
+# --------------------------------------------------------------------------- Qualytics
+
+
+class QualyticsReader:
+    def __init__(self, config, clients, prev, prev_wm, full, progress, now, state):
+        self.config, self.q, self.prev, self.prev_wm = config, clients.qualytics, prev, prev_wm
+        self.progress = progress or (lambda *a: None)
+        self.now = now
+        last_full = prev_wm.get("qualytics_fields_full_at") or 0
+        self.full = full or prev is None or now() - last_full > QUALYTICS_FULL_EVERY_S
+        self.dirty = set(state.dirty_containers())
+        self.out = _Read(mode="full" if self.full else "incremental")
+
+    async def read(self) -> _Read:
+        datastores = [datastore_record(d) async for d in self.q.list_datastores()]
+        self._check_mapped_datastores(datastores)
+        self.progress("qualytics datastores", len(datastores), len(datastores))
+        containers = [container_record(c) async for c in self.q.list_containers([d.id for d in datastores])]
+        self.progress("qualytics containers", len(containers), len(containers))
+        fields = await self._fields(datastores, containers)
+        self.out.records = [*datastores, *containers, *fields]
+        self.out.watermarks["qualytics_fields_full_at"] = (
+            self.now() if self.full else self.prev_wm.get("qualytics_fields_full_at", 0)
+        )
+        return self.out
+
+    def _check_mapped_datastores(self, datastores: list[QDatastore]) -> None:
+        by_id = {d.id for d in datastores}
+        by_name = {d.name for d in datastores}
+        for i, m in enumerate(self.config.mappings):
+            if m.datastore_id is not None and m.datastore_id not in by_id:
+                raise ConfigError(
+                    f"mappings[{i}].datastore_id: Qualytics has no datastore {m.datastore_id} visible to this token",
+                    hint="check the id in Qualytics (Datastores page, or GET /api/datastores)",
+                )
+            if m.datastore is not None and m.datastore not in by_name:
+                known = ", ".join(sorted(by_name)[:10])
+                raise ConfigError(
+                    f"mappings[{i}].datastore: Qualytics has no datastore named {m.datastore!r}",
+                    hint=f"known datastores: {known}" if known else "this token sees no datastores",
+                )
+
+    def _needs_fields(self, ds: dict[int, QDatastore], c: QContainer) -> bool:
+        d = ds.get(c.datastore_id)
+        return c.container_type == "table" and d is not None and d.store_type != "dfs"
+
+    async def _fields(self, datastores: list[QDatastore], containers: list[QContainer]) -> list[QField]:
+        ds = {d.id: d for d in datastores}
+        eligible = [c for c in containers if self._needs_fields(ds, c)]
+        prev_fields = _fields_by_container(self.prev) if self.prev is not None else {}
+        prev_containers = self.prev.containers if self.prev is not None else {}
+        reuse, to_read = [], []
+        for c in eligible:
+            old = prev_containers.get(c.id)
+            if not self.full and old is not None and _signature(old) == _signature(c) and c.id not in self.dirty:
+                reuse.append(c)
+            else:
+                to_read.append(c)
+        if not self.full:
+            self.out.mode = f"incremental ({len(to_read)} of {len(eligible)} containers re-read)"
+        fields: list[QField] = [f for c in reuse for f in prev_fields.get(c.id, ())]
+        counts = await self._field_counts(to_read, datastores)
+        done = [0]
+
+        def tick() -> None:
+            done[0] += 1
+            if done[0] % 200 == 0 or done[0] == len(to_read):
+                self.progress("qualytics fields", done[0], len(to_read))
+
+        results = await _bounded(to_read, lambda c: self.q.container_fields(c.id), tick)
+        for c, items, err in results:
+            if err is not None:
+                self.out.missing.append(f"qualytics fields of container {c.id} ({c.name}): {err}")
+                fields.extend(prev_fields.get(c.id, ()))
+                continue
+            for item in items:
+                if item.get("deleted_at"):
+                    continue
+                n_checks, n_anomalies = counts.get((c.id, str(item.get("name"))), (0, 0))
+                fields.append(field_record(item, c.id, n_checks, n_anomalies))
+        return fields
+
+    async def _field_counts(self, to_read: list[QContainer], datastores: list[QDatastore]) -> dict:
+        """Per-field active check and anomaly counts for the containers being re-read."""
+        busy = [c for c in to_read if (c.active_checks or 0) > 0 or (c.active_anomalies or 0) > 0]
+        if not busy:
+            return {}
+        per_ds: dict[int, list[QContainer]] = defaultdict(list)
+        for c in busy:
+            per_ds[c.datastore_id].append(c)
+        all_by_ds = _containers_by_datastore(self.prev, to_read)
+        checks: list[dict] = []
+        anomalies: list[dict] = []
+        page = max(1, self.q.page_size)
+        for ds_id, cs in per_ds.items():
+            whole = all_by_ds.get(ds_id, cs)
+            ds_cost = math.ceil(sum(c.active_checks or 0 for c in whole) / page) + math.ceil(
+                sum(c.active_anomalies or 0 for c in whole) / page
+            )
+            per_container_cost = sum(
+                math.ceil((c.active_checks or 0) / page) + math.ceil((c.active_anomalies or 0) / page) for c in cs
+            )
+            try:
+                if ds_cost <= per_container_cost:
+                    checks += [x async for x in self.q.list_checks(datastore_id=ds_id)]
+                    anomalies += [x async for x in self.q.list_anomalies(datastore_id=ds_id)]
+                else:
+                    for c in cs:
+                        if c.active_checks:
+                            checks += [x async for x in self.q.list_checks(container_id=c.id)]
+                        if c.active_anomalies:
+                            anomalies += [x async for x in self.q.list_anomalies(container_id=c.id)]
+            except ApiError as exc:
+                self.out.missing.append(f"qualytics checks/anomalies of datastore {ds_id}: {exc}")
+        return field_counts(checks, anomalies)
+
+
+def _signature(c: QContainer) -> tuple:
+    return (c.last_profiled, c.last_scanned, c.active_checks, c.active_anomalies)
+
+
+def _fields_by_container(snapshot: Snapshot) -> dict[int, list[QField]]:
+    out: dict[int, list[QField]] = defaultdict(list)
+    for f in snapshot.fields.values():
+        out[f.container_id].append(f)
+    return out
+
+
+def _containers_by_datastore(prev: Snapshot | None, current: list[QContainer]) -> dict[int, list[QContainer]]:
+    out: dict[int, list[QContainer]] = defaultdict(list)
+    for c in current:
+        out[c.datastore_id].append(c)
+    return out
+
+
+# --------------------------------------------------------------------------- Atlan
+
+
+class AtlanReader:
+    def __init__(self, config, clients, prev, prev_wm, full, progress):
+        self.config, self.a, self.prev, self.prev_wm = config, clients.atlan, prev, prev_wm
+        self.progress = progress or (lambda *a: None)
+        self.full = full or prev is None or not prev_wm.get("atlan_max_update_time")
+        self.out = _Read(mode="full" if self.full else "incremental")
+
+    async def read(self) -> _Read:
+        tag_defs = await self.a.tag_defs()
+        cm_defs = await self.a.cm_defs()
+        cm_def = next((d for d in cm_defs if d.display_name == self.config.atlan.custom_metadata_set), None)
+        domains = await self.a.domains()
+        connections = await self.a.connections()
+        self._check_mapped_connections(connections)
+        conn_qns = [c.qualified_name for c in connections]
+        assets = await self._assets(conn_qns, cm_def)
+        links = await self._links(conn_qns)
+        self.out.records = [*tag_defs, *cm_defs, *domains, *connections, *assets.values(), *links.values()]
+        stamps = [a.update_time or 0 for a in assets.values()]
+        self.out.watermarks["atlan_max_update_time"] = max(stamps, default=0)
+        return self.out
+
+    def _check_mapped_connections(self, connections) -> None:
+        names = {c.qualified_name for c in connections} | {c.name for c in connections}
+        for i, m in enumerate(self.config.mappings):
+            if m.connection not in names:
+                self.out.missing.append(
+                    f"atlan connection {m.connection!r} (mappings[{i}]) is not visible to this token: "
+                    "the token's persona needs a metadata policy for it (Atlan → Governance → Personas)"
+                )
+
+    async def _assets(self, conn_qns: list[str], cm_def) -> dict:
+        if not conn_qns:
+            return {}
+        if not self.full:
+            merged = await self._incremental_assets(conn_qns, cm_def)
+            if merged is not None:
+                return merged
+            self.out.mode = "full (incremental check failed: assets were purged)"
+        out = {}
+        async for asset in self.a.assets(conn_qns, type_names=ASSET_TYPES, cm_def=cm_def):
+            out[asset.guid] = asset
+            if len(out) % 5000 == 0:
+                self.progress("atlan assets", len(out), None)
+        self.progress("atlan assets", len(out), len(out))
+        return out
+
+    async def _incremental_assets(self, conn_qns: list[str], cm_def) -> dict | None:
+        since = int(self.prev_wm["atlan_max_update_time"]) - ATLAN_MARGIN_MS
+        visible = set(conn_qns)
+        merged = {g: a for g, a in self.prev.assets.items() if a.connection_qn in visible}
+        changed = 0
+        async for asset in self.a.assets(conn_qns, type_names=ASSET_TYPES, cm_def=cm_def, modified_since_ms=since):
+            changed += 1
+            if asset.status != "ACTIVE":
+                merged.pop(asset.guid, None)
+            else:
+                merged[asset.guid] = asset
+        self.progress("atlan assets (changed)", changed, changed)
+        total = await self.a.count(_active_assets_query(conn_qns))
+        if total != len(merged):
+            return None
+        self.out.mode = f"incremental ({changed} assets changed)"
+        return merged
+
+    async def _links(self, conn_qns: list[str]) -> dict:
+        links = await self.a.links(name=self.config.atlan.link_name, connection_qns=conn_qns)
+        return {link.guid: link for link in links}
+
+
+def _active_assets_query(conn_qns: list[str]) -> dict:
+    return {"bool": {"filter": [
+        {"terms": {"__typeName.keyword": list(ASSET_TYPES)}},
+        {"terms": {"connectionQualifiedName": sorted(conn_qns)}},
+        {"term": {"__state": {"value": "ACTIVE"}}},
+    ]}}
