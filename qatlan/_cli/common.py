@@ -48,7 +48,7 @@ CONFIG_OPTION = typer.Option(
     Path("qatlan.toml"), "--config", "-c", envvar="QATLAN_CONFIG", help="Path to qatlan.toml."
 )
 STATE_OPTION = typer.Option(
-    None, "--state", help="Path to the state database (default: [state] path in qatlan.toml)."
+    None, "--state", help="Path to the state database (default: the \\[state] path in qatlan.toml)."
 )
 LOCK_TIMEOUT_OPTION = typer.Option(
     0.0, "--lock-timeout", help="Seconds to wait for another run's state lock before failing."

@@ -35,7 +35,7 @@ def init(
     """
     from qatlan.config import init_config
 
-    written = initload(path, atlan_url=atlan_url, qualytics_url=qualytics_url, force=force)
+    written = init_config(path, atlan_url=atlan_url, qualytics_url=qualytics_url, force=force)
     typer.echo(f"Wrote {written or path}. Set ATLAN_API_TOKEN and QUALYTICS_API_TOKEN, then run `qatlan refresh`.")
 
 

@@ -1,0 +1,1 @@
+"""Plan and match renderers behind `qatlan.render` (private; import from qatlan.render)."""

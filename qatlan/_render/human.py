@@ -1,0 +1,149 @@
+"""The terminal rendering of a plan, grouped by asset like Terraform's."""
+
+from __future__ import annotations
+
+import gc
+from contextlib import contextmanager
+
+from tabulate import tabulate
+
+from qatlan.plan import Plan
+
+from qatlan._render.lines import (
+    asset_skips,
+    breakdown,
+    change_lines,
+    change_skips,
+    conflict_counts,
+    counts_line,
+    groups,
+    header,
+    plural,
+    skip_counts,
+    summary_line,
+)
+
+_RESET = "\033[0m"
+_STYLE = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "!": "\033[35m", "#": "\033[1m"}
+#: change-level skips listed one by one up to this many (the rest counted)
+LIST_LIMIT = 50
+
+
+class _Paint:
+    def __init__(self, color: bool):
+        self.color = color
+        self.sym = {s: (f"{_STYLE[s]}{s}{_RESET}" if color else s) for s in "+~-"}
+        self.sym[" "] = " "
+
+    def __call__(self, style: str, text: str) -> str:
+        return f"{_STYLE[style]}{text}{_RESET}" if self.color else text
+
+
+@contextmanager
+def _gc_paused():
+    """Millions of small strings: pausing the cyclic GC saves a rescan per generation."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def render_human(plan: Plan, *, color: bool = False) -> str:
+    with _gc_paused():
+        return _render(plan, color)
+
+
+def _render(plan: Plan, color: bool) -> str:
+    paint = _Paint(color)
+    out: list[str] = []
+    if not plan.is_empty():
+        out += ["qatlan will perform the following actions:", ""]
+        out += _changes(plan, paint)
+    out += _definitions_missing(plan)
+    out += _conflicts(plan, paint)
+    out += _skipped(plan)
+    out += _withheld(plan)
+    if not plan.complete:
+        out += [paint("!", "Note: the snapshot did not read completely, so this plan removes "
+                           "nothing (removals are held back until a complete refresh)."), ""]
+    if not plan.is_empty():
+        out += _breakdown(plan)
+    if plan.unchanged:
+        out.append(f"{plural(plan.unchanged, 'item')} already in sync.")
+    if plan.is_empty():
+        out.append(paint("#", "No changes. Both sides are in sync."))
+    else:
+        out.append(paint("#", summary_line(plan)))
+    out.append(counts_line(plan))
+    return "\n".join(out)
+
+
+def _changes(plan: Plan, paint: _Paint) -> list[str]:
+    out: list[str] = []
+    append = out.append
+    sym = {s: f"    {p} " for s, p in paint.sym.items()}
+    for subject, changes in groups(plan.changes):
+        append(paint("#", "  " + header(subject, changes)))
+        for change, part in changes:
+            for s, text in change_lines(change, part):
+                append(sym[s] + text)
+        append("")
+    return out
+
+
+def _definitions_missing(plan: Plan) -> list[str]:
+    waiting = change_skips(plan, "definition_missing")
+    if not waiting:
+        return []
+    out = ["Atlan definitions missing (not created; pass --create-definitions, or create them "
+           "in Atlan):"]
+    for s in waiting:
+        why = (s.hint or "").split(";")[0]
+        out.append(f"  {s.id}" + (f" ({why})" if why else ""))
+    return out + [""]
+
+
+def _conflicts(plan: Plan, paint: _Paint) -> list[str]:
+    if not plan.conflicts:
+        return []
+    rules = ", ".join(f"{n:,} {rule}" for rule, n in conflict_counts(plan))
+    out = [f"Conflicts, left as they are ({rules}):"]
+    for c in plan.conflicts:
+        out.append(f"  {paint('!', '!')} {c.address}: {c.message}")
+    return out + [""]
+
+
+def _skipped(plan: Plan) -> list[str]:
+    rows = skip_counts(plan)
+    if not rows:
+        return []
+    out = [f"Skipped ({plural(len(asset_skips(plan)), 'asset')}; `qatlan match` lists them "
+           "with hints):"]
+    levels: dict[str, list[str]] = {}
+    for level, reason, n in rows:
+        levels.setdefault(level, []).append(f"{n:,} {reason}")
+    for level, parts in levels.items():
+        out.append(f"  {level}s: {', '.join(parts)}")
+    return out + [""]
+
+
+def _withheld(plan: Plan) -> list[str]:
+    held = change_skips(plan, "incomplete_snapshot")
+    if not held:
+        return []
+    out = [f"Held back because the snapshot is incomplete ({plural(len(held), 'removal')}):"]
+    for s in held[:LIST_LIMIT]:
+        out.append(f"  {s.id}")
+    if len(held) > LIST_LIMIT:
+        out.append(f"  … {len(held) - LIST_LIMIT:,} more")
+    return out + [""]
+
+
+def _breakdown(plan: Plan) -> list[str]:
+    rows = [(label, f"{a:,}", f"{c:,}", f"{d:,}") for label, a, c, d in breakdown(plan)]
+    table = tabulate(rows, headers=["changes by kind", "add", "change", "destroy"],
+                     tablefmt="simple", colalign=("left", "right", "right", "right"))
+    return [table, ""]
