@@ -41,11 +41,12 @@ def _root(
 
 
 def _mount_subcommands() -> None:
-    from qatlan._cli import plan_cmds, read_cmds
+    from qatlan._cli import apply_cmds, plan_cmds, read_cmds
     from qatlan.sandbox import cli as sandbox_cli
 
     read_cmds.register(app)
     plan_cmds.register(app)
+    apply_cmds.register(app)
     app.add_typer(sandbox_cli.app, name="sandbox")
 
 

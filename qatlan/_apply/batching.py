@@ -1,0 +1,68 @@
+"""Sending in batches: shrink when calls are slow, split a refused batch to isolate the culprit.
+
+A bulk request is all-or-nothing on both APIs: one bad item (a 403 on one asset, a 404 on
+one id) refuses the whole request. `send_split` then halves the batch until the bad items
+stand alone, so one refused item does not fail its neighbours. Server trouble (5xx, timeouts)
+is not split: the clients already retried it, and halving would only multiply the load.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from qatlan.errors import ApiError, ApiStatusError
+
+__all__ = ["SLOW_CALL_S", "BatchSizer", "Sent", "error_text", "send_split"]
+
+T = TypeVar("T")
+#: a write that takes longer than this shrinks the following batches
+SLOW_CALL_S = 5.0
+#: statuses that blame the content of the request (so a smaller batch may succeed)
+_SPLIT_STATUSES = frozenset({400, 403, 404, 409, 422})
+
+
+@dataclass
+class Sent(Generic[T]):
+    """One request that went out: its items, the parsed answer, or the error."""
+
+    items: list[T]
+    answer: Any = None
+    error: ApiError | None = None
+    seconds: float = 0.0
+
+
+class BatchSizer:
+    """The current batch size: starts at `size`, halves (down to `floor`) after a call slower
+    than `SLOW_CALL_S`; batches cut after that are smaller. It never grows back in a run."""
+
+    def __init__(self, size: int, floor: int = 5):
+        self.size = max(1, size)
+        self.floor = max(1, min(floor, self.size))
+
+    def observe(self, seconds: float) -> None:
+        if seconds > SLOW_CALL_S and self.size > self.floor:
+            self.size = max(self.floor, self.size // 2)
+
+
+async def send_split(items: list[T], send: Callable[[list[T]], Awaitable[Any]]) -> list[Sent[T]]:
+    """Send `items` in one request; on a content error, split in halves and retry each."""
+    started = time.monotonic()
+    try:
+        answer = await send(items)
+        return [Sent(items, answer, None, time.monotonic() - started)]
+    except ApiStatusError as exc:
+        if len(items) > 1 and exc.status in _SPLIT_STATUSES:
+            half = len(items) // 2
+            return await send_split(items[:half], send) + await send_split(items[half:], send)
+        return [Sent(items, None, exc, time.monotonic() - started)]
+    except ApiError as exc:
+        return [Sent(items, None, exc, time.monotonic() - started)]
+
+
+def error_text(exc: BaseException) -> str:
+    """One line for the journal: the message and, when there is one, the hint."""
+    hint = getattr(exc, "hint", None)
+    return f"{exc} ({hint})" if hint else str(exc)

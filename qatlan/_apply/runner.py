@@ -1,0 +1,122 @@
+"""One apply run, in the documented order.
+
+    1. skip what an earlier run of the same plan settled (journal: applied / already)
+    2. Atlan definitions: tag typedefs, the custom metadata set or its missing attributes
+    3. Qualytics tag definitions: external tags to attach, overwrite_tags conversions
+    4. writes, Atlan and Qualytics side by side: re-read, decide, write in batches, journal
+       each batch, read back
+    5. the run's record (`runs`) with the counts
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from qatlan.config import Config
+from qatlan.connect import Clients, open_clients
+from qatlan.plan import Action, Plan
+
+from qatlan._apply.atlan import apply_atlan
+from qatlan._apply.batching import BatchSizer
+from qatlan._apply.context import Ctx, ProgressFn
+from qatlan._apply.definitions import apply_typedefs, resolve_names, skip_dependents
+from qatlan._apply.journal import Journal, mark_run_plan
+from qatlan._apply.qtags import prepare_tags
+from qatlan._apply.qualytics import apply_qualytics
+from qatlan._apply.result import ApplyResult, ChangeResult, Work
+
+__all__ = ["apply_plan_async"]
+
+_SEARCH = "/api/meta/search/indexsearch"
+
+
+def _quiet(stage: str, done: int, total: int | None) -> None:
+    return None
+
+
+async def apply_plan_async(
+    config: Config,
+    state: Any,
+    plan: Plan,
+    *,
+    parallelism: int | None = None,
+    progress: ProgressFn | None = None,
+    now: Callable[[], float] = time.time,
+    clients: Clients | None = None,
+    **transports: Any,
+) -> ApplyResult:
+    """Apply `plan` (see `qatlan.apply.apply_plan`); `clients` reuses open clients."""
+    from qatlan.planning import plan_checksum
+
+    checksum = plan_checksum(plan)
+    run_id = state.start_run("apply")
+    mark_run_plan(state, run_id, checksum)
+    try:
+        if clients is None:
+            async with open_clients(config, **transports) as opened:
+                result = await _run(config, state, plan, opened, checksum, run_id, parallelism, progress, now)
+        else:
+            result = await _run(config, state, plan, clients, checksum, run_id, parallelism, progress, now)
+    except BaseException as exc:
+        interrupted = isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError))
+        state.finish_run(run_id, "interrupted" if interrupted else "error",
+                         message=f"applying plan {checksum}: {exc or type(exc).__name__}"[:2000])
+        raise
+    counts = result.counts()
+    message = None if result.ok else f"finished: {counts['failed']} failed, {counts['inconsistent']} inconsistent"
+    state.finish_run(run_id, "ok" if result.ok else "error", counts=counts, message=message)
+    return result
+
+
+async def _run(config: Config, state: Any, plan: Plan, clients: Clients, checksum: str,
+               run_id: int, parallelism: int | None, progress: ProgressFn | None,
+               now: Callable[[], float]) -> ApplyResult:
+    journal = Journal(state, checksum, run_id, now)
+    earlier = journal.settled()
+    works = [Work(c) for c in plan.changes if c.action is not Action.NOOP and c.address not in earlier]
+    before = _counts(clients)
+    typedefs = [w for w in works if w.change.target.get("part") == "typedef"]
+    await apply_typedefs(clients.atlan, typedefs)
+    journal.record(typedefs)
+    values = [w for w in works if w.change.target.get("part") != "typedef"]
+    skip_dependents(values, typedefs)
+    atlan = [w for w in values if w.change.target.get("side") == "atlan"]
+    names = await resolve_names(clients.atlan, atlan, str(plan.settings.get("cm_set_name") or
+                                                            config.atlan.custom_metadata_set))
+    qualytics = [w for w in values if w.change.target.get("side") == "qualytics"]
+    converted = await prepare_tags(clients.qualytics, qualytics, plan.settings)
+    journal.record(w for w in qualytics if not w.open)
+    ctx = Ctx(clients, config, journal, names, parallelism or config.atlan.concurrency,
+              progress or _quiet, BatchSizer(config.atlan.batch_size))
+    await asyncio.gather(apply_atlan(ctx, atlan), apply_qualytics(ctx, qualytics, converted))
+    return _result(plan, checksum, run_id, works, earlier, ctx, clients, before)
+
+
+def _counts(clients: Clients) -> dict[str, Any]:
+    return {"atlan": clients.atlan_http.stats.requests.copy(),
+            "qualytics": clients.qualytics_http.stats.requests.copy()}
+
+
+def _result(plan: Plan, checksum: str, run_id: int, works: list[Work], earlier: dict,
+            ctx: Ctx, clients: Clients, before: dict[str, Any]) -> ApplyResult:
+    by_address = {w.change.address: w for w in works}
+    results = []
+    for c in plan.changes:
+        if c.address in earlier:
+            outcome, error = earlier[c.address]
+            results.append(ChangeResult(c.address, c.action, outcome, error, earlier=True))
+        elif c.address in by_address and by_address[c.address].outcome is not None:
+            w = by_address[c.address]
+            results.append(ChangeResult(c.address, c.action, w.outcome, w.error))
+    after = _counts(clients)
+    requests, writes = {}, {}
+    for service in ("atlan", "qualytics"):
+        delta = after[service] - before[service]
+        requests[service] = sum(delta.values())
+        for (method, path), n in sorted(delta.items()):
+            if method != "GET" and path != _SEARCH:
+                writes[f"{service} {method} {path}"] = n
+    return ApplyResult(checksum, run_id, tuple(results), tuple(ctx.inconsistencies), requests, writes)

@@ -1,0 +1,116 @@
+"""`kill -9` during `qatlan apply`, at several points: the next run finishes the job.
+
+A real subprocess applies against a live sandbox (bulk writes slowed a little so that the
+kill lands mid-way). After the kill the lock is released with `qatlan force-unlock ID`, as a
+user would; the next `qatlan apply` resumes the same plan. Then: the next plan is empty, no
+Link is duplicated, and no write was repeated.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import TOKENS_ENV, make_sandbox
+from qatlan.config import load_config
+from qatlan.planning import PlanOptions, make_plan
+from qatlan.sandbox.ops import FaultSettings
+from qatlan.state import State
+from stateful_apply import BULK, entities_of, qatlan_command, write_live_config
+
+pytestmark = [pytest.mark.http, pytest.mark.slow]
+SPEC = "tables=30,seed=3"
+
+
+def _journal_rows(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            return conn.execute("SELECT count(*) FROM journal").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _run(args: list[str], log: Path) -> subprocess.Popen:
+    """The CLI in a subprocess; its output goes to `log` (a pipe nobody reads would block it)."""
+    env = {**TOKENS_ENV, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    with log.open("w") as out:
+        return subprocess.Popen(qatlan_command() + args, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _kill_after(proc: subprocess.Popen, db: Path, rows: int, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        n = _journal_rows(db)
+        if n >= rows:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return n
+        time.sleep(0.005)
+    raise AssertionError(f"apply ended (exit {proc.poll()}) before {rows} journal rows")
+
+
+def _bulk_posts(sb) -> int:
+    for e in sb.atlan_app.ops.stats.to_json()["endpoints"]:
+        if e["method"] == "POST" and e["path"] == BULK:
+            return e["count"]
+    return 0
+
+
+def _qatlan_links(sb) -> list[tuple[str, int]]:
+    """(asset guid, ACTIVE Links called Qualytics) for every asset that has any."""
+    counts: dict[str, int] = {}
+    for e in sb.world.atlan.entities.values():
+        if e["typeName"] == "Link" and e["status"] == "ACTIVE" and e["attributes"].get("name") == "Qualytics":
+            asset = (e["attributes"].get("asset") or {}).get("guid")
+            counts[asset] = counts.get(asset, 0) + 1
+    return sorted(counts.items())
+
+
+@pytest.mark.parametrize("kill_at", [1, 150, 420])
+def test_a_killed_apply_is_finished_by_the_next_run_without_repeating_writes(tmp_path, kill_at):
+    sb = make_sandbox(SPEC).start()
+    try:
+        sb.atlan_app.ops.set_faults(FaultSettings(latency_min_ms=15, methods=("POST",), paths=(BULK,)))
+        cfg_path = write_live_config(tmp_path, sb)
+        db = tmp_path / "state" / "qatlan.db"
+        cfg = load_config(cfg_path, env=TOKENS_ENV)
+        args = ["apply", "--auto-approve", "--create-definitions", "--parallelism", "2", "-c", str(cfg_path)]
+        _kill_after(_run(args, tmp_path / "killed.log"), db, kill_at)
+        with State.open(db) as st:
+            lock = st.lock_info()
+            plan = next(p for p in _plans(st))
+        assert lock is not None and lock.command == "apply"
+        unlock = _run(["force-unlock", lock.id, "-c", str(cfg_path)], tmp_path / "unlock.log")
+        assert unlock.wait(60) == 0, (tmp_path / "unlock.log").read_text()
+        rerun = _run(args, tmp_path / "rerun.log")
+        rerun.wait(120)
+        out = (tmp_path / "rerun.log").read_text()
+        assert rerun.returncode == 0, out[-3000:]
+        assert "Resuming the apply of plan" in out and "Apply complete!" in out
+        minimum = math.ceil(entities_of(plan) / cfg.atlan.batch_size)
+        assert _bulk_posts(sb) <= minimum + 3  # a cut batch may be sent in two parts, never twice
+        sb.atlan_app.ops.set_faults(FaultSettings())
+        with State.open(db) as st:
+            assert make_plan(cfg, st, PlanOptions()).is_empty()
+        assert all(n == 1 for _, n in _qatlan_links(sb))
+    finally:
+        sb.stop()
+
+
+def _plans(st: State):
+    import json
+    import zlib
+
+    from qatlan.plan import Plan
+
+    for (body,) in st.db.execute("SELECT body FROM plans ORDER BY id"):
+        yield Plan.from_dict(json.loads(zlib.decompress(body)))
