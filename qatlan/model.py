@@ -136,6 +136,20 @@ class QField:
         return str(self.id)
 
 
+@dataclass(frozen=True, slots=True)
+class QTagDef:
+    """A tag defined in Qualytics (`/api/global-tags`), attached to assets by name."""
+
+    kind: ClassVar[str] = "q.tagdef"
+    name: str
+    type: str = "global"  # global | entity | lineage | external
+    integration_id: int | None = None
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
 # --------------------------------------------------------------------------- Atlan
 
 
@@ -260,7 +274,7 @@ class ACMDef:
 
 RECORD_TYPES: dict[str, type] = {
     t.kind: t
-    for t in (QDatastore, QContainer, QField, AConnection, AAsset, ALink, ADomain, ATagDef, ACMDef)
+    for t in (QDatastore, QContainer, QField, QTagDef, AConnection, AAsset, ALink, ADomain, ATagDef, ACMDef)
 }
 
 
@@ -288,12 +302,14 @@ class Snapshot:
     domains: Mapping[str, ADomain] = field(default_factory=dict)
     tag_defs: Mapping[str, ATagDef] = field(default_factory=dict)
     cm_defs: Mapping[str, ACMDef] = field(default_factory=dict)
+    #: Qualytics' tag registry by name (global and external tags, attached or not)
+    q_tags: Mapping[str, QTagDef] = field(default_factory=dict)
 
     def records(self):
         """Every record, in a stable order (kind, then insertion order)."""
         for mapping in (
             self.datastores, self.containers, self.fields, self.connections,
-            self.assets, self.links, self.domains, self.tag_defs, self.cm_defs,
+            self.assets, self.links, self.domains, self.tag_defs, self.cm_defs, self.q_tags,
         ):
             yield from mapping.values()
 
@@ -302,7 +318,7 @@ class Snapshot:
         buckets: dict[str, dict] = {k: {} for k in RECORD_TYPES}
         for r in records:
             bucket = buckets[r.kind]
-            bucket[r.id if r.kind.startswith("q.") else r.key] = r
+            bucket[r.id if r.kind in ("q.datastore", "q.container", "q.field") else r.key] = r
         return cls(
             datastores=buckets["q.datastore"],
             containers=buckets["q.container"],
@@ -313,6 +329,7 @@ class Snapshot:
             domains=buckets["a.domain"],
             tag_defs=buckets["a.tagdef"],
             cm_defs=buckets["a.cmdef"],
+            q_tags=buckets["q.tagdef"],
             **meta,
         )
 

@@ -30,7 +30,7 @@ from qatlan.clients.qualytics import container_record, datastore_record, field_c
 from qatlan.config import Config
 from qatlan.connect import Clients, open_clients
 from qatlan.errors import ApiError, ConfigError
-from qatlan.model import QContainer, QDatastore, QField, Snapshot
+from qatlan.model import QContainer, QDatastore, QField, QTagDef, Snapshot
 
 ProgressFn = Callable[[str, int, "int | None"], None]
 T = TypeVar("T")
@@ -181,7 +181,8 @@ class QualyticsReader:
         containers = [container_record(c) async for c in self.q.list_containers([d.id for d in datastores])]
         self.progress("qualytics containers", len(containers), len(containers))
         fields = await self._fields(datastores, containers)
-        self.out.records = [*datastores, *containers, *fields]
+        tags = [_tag_def(t) async for t in self.q.list_global_tags()]
+        self.out.records = [*datastores, *containers, *fields, *tags]
         self.out.watermarks["qualytics_fields_full_at"] = (
             self.now() if self.full else self.prev_wm.get("qualytics_fields_full_at", 0)
         )
@@ -276,6 +277,13 @@ class QualyticsReader:
             except ApiError as exc:
                 self.out.missing.append(f"qualytics checks/anomalies of datastore {ds_id}: {exc}")
         return field_counts(checks, anomalies)
+
+
+def _tag_def(item: dict) -> QTagDef:
+    integration = item.get("integration") or {}
+    integration_id = item.get("integration_id", integration.get("id") if isinstance(integration, dict) else None)
+    kind = str(item.get("type") or "global")
+    return QTagDef(str(item["name"]), kind, integration_id if kind == "external" else None)
 
 
 def _signature(c: QContainer) -> tuple:

@@ -18,7 +18,7 @@ from strategies import (
 )
 
 from qatlan.errors import ConfigError, PlanFileError, PlanRefused
-from qatlan.model import ADomain, ALink, Announcement, QTag, QualityScore
+from qatlan.model import ADomain, ALink, Announcement, QTag, QTagDef, QualityScore
 from qatlan.plan import Action, Change, Plan, own, parse_address
 from qatlan.planner import PlanSettings, check_removals, owned_item_count, plan
 
@@ -167,6 +167,24 @@ def test_with_overwrite_tags_the_atlan_tag_wins_and_converts_the_qualytics_tag()
          {"name": "PII", "type": "external"})]
     assert not p.conflicts
     assert own({}, tag_changes[0]) == (f"{Q}#tag:PII", {"name": "PII", "type": "external"})
+
+
+def test_an_atlan_tag_named_like_a_qualytics_tag_elsewhere_is_a_conflict_by_default():
+    # Qualytics tag names are unique: "Finance" exists as a global tag (on other assets only),
+    # so the Atlan tag cannot arrive as an external tag without converting it
+    p = plan_of(orders(tags=("hFinance",)), *TAGS, container(), QTagDef("Finance", "global"))
+    assert not [c for c in p.changes if c.address.startswith(Q + "#tag:")]
+    assert [(k.address, k.rule) for k in p.conflicts] == [(f"{Q}#tag:Finance", "tag_conflict")]
+
+
+def test_with_overwrite_tags_an_atlan_tag_named_like_a_qualytics_tag_converts_and_attaches_it():
+    p = plan_of(orders(tags=("hFinance",)), *TAGS, container(), QTagDef("Finance", "global"),
+                overwrite_tags=True)
+    pulled = [c for c in p.changes if c.address.startswith(Q + "#tag:")]
+    assert [(c.address, c.action, c.after) for c in pulled] == [
+        (f"{Q}#tag:Finance", Action.CREATE, {"name": "Finance", "type": "external"})]
+    assert pulled[0].target["convert"] is True
+    assert not p.conflicts
 
 
 def test_tag_names_compare_case_insensitively_and_keep_the_source_spelling():

@@ -96,6 +96,10 @@ async def _ensure_external(q: Any, name: str, works: list[Work], integration: _I
         tag = await _get(q, name)
         if tag is None:
             tag = await _create(q, name, await integration.get())
+        if tag.get("type") != "external" and any(w.change.target.get("convert") for w in works):
+            # overwrite_tags: the Qualytics tag of the same name becomes the external one
+            await q.update_global_tag(name, {"type": "external", "integration_id": await integration.get()})
+            tag = {**tag, "type": "external"}
         if tag.get("type") != "external":
             _fail(works, Outcome.SKIPPED,
                   f"Qualytics already has a {tag.get('type')} tag named {name!r}; it is not replaced "

@@ -78,6 +78,7 @@ class Context:
         self.cm_set_hash = self.cm_def.hashed_name if self.cm_def else None
         self._index_owned(owned)
         self._links: dict[str, list[ALink]] | None = None
+        self._human_tag_names: set[str] | None = None
         self.changes: list[Change] = []
         self.conflicts: list[Conflict] = []
         self.unchanged = 0
@@ -90,6 +91,8 @@ class Context:
     # ---- indices
     def _index_tags(self, snapshot: Snapshot) -> None:
         self.tag_display = {h: d.display_name for h, d in snapshot.tag_defs.items()}
+        #: Qualytics' own tag definitions (not external) by folded name, attached or not
+        self.q_own_tag_defs = {fold(n): t for n, t in snapshot.q_tags.items() if t.type != "external"}
         by_fold: dict[str, tuple[str, str]] = {}
         for h, display in sorted(self.tag_display.items(), key=lambda kv: (kv[1], kv[0])):
             by_fold.setdefault(fold(display), (h, display))
@@ -132,6 +135,19 @@ class Context:
         return self._links.get(guid, [])
 
     # ---- reading current values
+    def atlan_owned_tag_names(self) -> set[str]:
+        """Folded names of tags attached in Atlan by someone other than qatlan (computed once):
+        with overwrite_tags these are Atlan's, so qatlan does not push a tag of that name."""
+        if self._human_tag_names is None:
+            names: set[str] = set()
+            for asset in self.snapshot.assets.values():
+                if not asset.tags:
+                    continue
+                mine = self.owned_tags.get(f"atlan:{asset.qualified_name}", {})
+                names.update(f for f in self.atlan_tags(asset) if f not in mine)
+            self._human_tag_names = names
+        return self._human_tag_names
+
     def atlan_tags(self, asset: AAsset) -> dict[str, str]:
         """Direct tags of an asset with a known definition: folded name → display name."""
         return {f: d for f, (d, _) in self.atlan_tag_hashes(asset).items()}

@@ -85,9 +85,10 @@ def _push(ctx: Context, pair: Pair, q_own: dict[str, QTag], a_tags: dict[str, st
           a_owned: dict[str, str], clashes: set[str]) -> None:
     asset = pair.asset
     hashes = ctx.atlan_tag_hashes(asset) if a_owned else {}
+    atlans = ctx.atlan_owned_tag_names() if ctx.settings.overwrite_tags else set()
     for f, q_tag in sorted(q_own.items()):
-        if f in clashes:
-            continue
+        if f in clashes or (f in atlans and f not in a_owned):
+            continue  # overwrite_tags: a tag people use in Atlan is Atlan's, not pushed
         if f in a_tags:
             ctx.unchanged += 1
             continue
@@ -123,10 +124,32 @@ def _pull(ctx: Context, pair: Pair, human: dict[str, str], q_own: dict[str, QTag
     for f, display in sorted(human.items()):
         if f in q_ext:
             ctx.unchanged += 1
-        elif f not in q_own:
+        elif f in q_own:
+            continue  # a clash on this asset, decided by _clash
+        elif f in ctx.q_own_tag_defs:
+            _pull_over_own_tag(ctx, pair, display, ctx.q_own_tag_defs[f])
+        else:
             ctx.add(f"{pair.q_address}#tag:{display}", Action.CREATE, None,
                     {"name": display, "type": "external"}, _q_tag_target(ctx, pair, display))
     retire_q_tags(ctx, pair.q_address, pair.q_target, q_ext, keep=human)
+
+
+def _pull_over_own_tag(ctx: Context, pair: Pair, display: str, q_def: Any) -> None:
+    """The Atlan tag's name is a Qualytics tag of its own (global...) not on this asset.
+
+    Qualytics tag names are unique, so the Atlan tag can only arrive by converting that tag
+    to external: `overwrite_tags = true` plans the attachment with a conversion; otherwise
+    it is a tag conflict and both are left as they are."""
+    address = f"{pair.q_address}#tag:{display}"
+    if ctx.settings.overwrite_tags:
+        target = {**_q_tag_target(ctx, pair, display), "convert": True, "tag": q_def.name}
+        ctx.add(address, Action.CREATE, None, {"name": q_def.name, "type": "external"}, target,
+                f"overwrite_tags: the Qualytics {q_def.type} tag {q_def.name!r} becomes external")
+    else:
+        ctx.conflict(address, "tag_conflict",
+                     f"tag {display!r} is an Atlan tag on {pair.asset.qualified_name} and a Qualytics "
+                     f"{q_def.type} tag; overwrite_tags = false leaves the Qualytics tag and skips "
+                     "the Atlan one")
 
 
 def retire_q_tags(ctx: Context, q_address: str, q_target: dict[str, Any],
