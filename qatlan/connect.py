@@ -36,32 +36,8 @@ async def open_clients(
 ) -> AsyncIterator[Clients]:
     """Both clients, closed on exit. Transports are seams for tests and the in-process demo."""
     a, q = config.atlan, config.qualytics
-    atlan_http = HttpClient(
-        "atlan",
-        a.url,
-        config.atlan_token(),
-        timeout=a.timeout,
-        verify_tls=a.verify_tls,
-        requests_per_minute=a.requests_per_minute,
-        concurrency=a.concurrency,
-        max_retries=a.max_retries,
-        transport=atlan_transport,
-        token_env=a.token_env,
-        **http_overrides,
-    )
-    qualytics_http = HttpClient(
-        "qualytics",
-        q.url,
-        config.qualytics_token(),
-        timeout=q.timeout,
-        verify_tls=q.verify_tls,
-        requests_per_minute=q.requests_per_minute,
-        concurrency=q.concurrency,
-        max_retries=q.max_retries,
-        transport=qualytics_transport,
-        token_env=q.token_env,
-        **http_overrides,
-    )
+    atlan_http = _http("atlan", a, config.atlan_token(), atlan_transport, http_overrides)
+    qualytics_http = _http("qualytics", q, config.qualytics_token(), qualytics_transport, http_overrides)
     try:
         yield Clients(
             atlan=AtlanClient(atlan_http, page_size=a.page_size),
@@ -72,3 +48,20 @@ async def open_clients(
     finally:
         await atlan_http.aclose()
         await qualytics_http.aclose()
+
+
+def _http(service: str, section: Any, token: str, transport: Any, overrides: dict[str, Any]) -> HttpClient:
+    """One service's HttpClient from its config section ([atlan] or [qualytics])."""
+    return HttpClient(
+        service,
+        section.url,
+        token,
+        timeout=section.timeout,
+        verify_tls=section.verify_tls,
+        requests_per_minute=section.requests_per_minute,
+        concurrency=section.concurrency,
+        max_retries=section.max_retries,
+        transport=transport,
+        token_env=section.token_env,
+        **overrides,
+    )
