@@ -1,0 +1,153 @@
+"""The fewest requests each step could make, given the page and batch sizes.
+
+Everything is computed from what the step had to do, read from the state (SQLite, read-only)
+and the plan file, never from what qatlan did:
+
+- **full refresh** (as tests/test_refresh.py counts it): Qualytics: the datastore and
+  container pages, one `GET /containers/{id}/fields` per table container of a jdbc
+  datastore, and per datastore the cheaper of listing its active checks and anomalies at
+  datastore level or per container; Atlan: the two typedef reads, domains, connections, the
+  asset pages and at least one page of Links.
+- **incremental refresh**: the same Qualytics lists, fields only for the containers whose
+  signature (`last_profiled`, `last_scanned`, check and anomaly counts) changed or that
+  qatlan wrote to (`refresh_hints`), and their check/anomaly pages; Atlan: the typedefs,
+  domains, connections, the pages of changed assets (at least one), one count query (to
+  catch purges) and the Links.
+- **apply**: writes: one bulk upsert per `batch_size` Atlan entities (one entity per asset
+  with all its changes, one per Link), one bulk archive per `batch_size` Link deletes, one
+  typedef write per kind of definition; Qualytics: one PATCH per `batch_size` containers and
+  per `batch_size` fields, one PUT per datastore, one POST per external tag definition.
+  Reads: the targets re-read before writing (design §6): `GET /entity/bulk` with 100 GUIDs,
+  one index search per 100 Links to create (they have no GUID yet); Qualytics containers by
+  id (100 a page), the fields of each container, each datastore; one typedef read when
+  definitions change. Reading written targets back is not required, so it is overhead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+A_PAGE, A_BATCH, A_GUIDS = 300, 20, 100
+Q_PAGE, Q_BATCH = 100, 50
+_SIGNATURE = ("last_profiled", "last_scanned", "active_checks", "active_anomalies")
+
+
+def _pages(n: int, size: int, at_least: int = 0) -> int:
+    return max(at_least, math.ceil(n / size))
+
+
+def _connect(db: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+
+
+def _records(con: sqlite3.Connection, kind: str, snapshot_id: int) -> dict[str, dict[str, Any]]:
+    rows = con.execute(
+        "SELECT key, data FROM records WHERE kind = ? AND valid_from <= ? "
+        "AND (valid_to IS NULL OR valid_to > ?)", (kind, snapshot_id, snapshot_id))
+    return {key: json.loads(data) for key, data in rows}
+
+
+def latest_snapshot(db: Path) -> int:
+    with _connect(db) as con:
+        return int(con.execute("SELECT max(id) FROM snapshots").fetchone()[0])
+
+
+def dirty_containers(db: Path) -> set[str]:
+    with _connect(db) as con:
+        return {k for (k,) in con.execute("SELECT key FROM refresh_hints WHERE kind = 'q.container'")}
+
+
+def _eligible(datastores: dict, containers: dict) -> dict[str, dict]:
+    jdbc = {int(k) for k, d in datastores.items() if d.get("store_type") != "dfs"}
+    return {k: c for k, c in containers.items()
+            if c.get("container_type") == "table" and c.get("datastore_id") in jdbc}
+
+
+def _checks_pages(eligible: dict[str, dict], busy: dict[str, dict]) -> int:
+    """Per datastore, the cheaper of a datastore-wide listing and per-container listings."""
+    whole, mine = defaultdict(list), defaultdict(list)
+    for c in eligible.values():
+        whole[c["datastore_id"]].append(c)
+    for c in busy.values():
+        mine[c["datastore_id"]].append(c)
+    total = 0
+    for ds, cs in mine.items():
+        if not any((c.get("active_checks") or 0) + (c.get("active_anomalies") or 0) for c in cs):
+            continue
+        wide = (_pages(sum(c.get("active_checks") or 0 for c in whole[ds]), Q_PAGE)
+                + _pages(sum(c.get("active_anomalies") or 0 for c in whole[ds]), Q_PAGE))
+        each = sum(_pages(c.get("active_checks") or 0, Q_PAGE) + _pages(c.get("active_anomalies") or 0, Q_PAGE)
+                   for c in cs)
+        total += min(wide, each)
+    return total
+
+
+def refresh_minimum(db: Path, snapshot_id: int, prev_id: int | None = None,
+                    dirty: set[str] | None = None) -> dict[str, Any]:
+    """Minimum reads of the refresh that saved `snapshot_id` (incremental when `prev_id`)."""
+    with _connect(db) as con:
+        ds = _records(con, "q.datastore", snapshot_id)
+        containers = _records(con, "q.container", snapshot_id)
+        links = len(_records(con, "a.link", snapshot_id))
+        eligible = _eligible(ds, containers)
+        if prev_id is None:
+            reread, assets = eligible, len(_records(con, "a.asset", snapshot_id))
+        else:
+            before = _records(con, "q.container", prev_id)
+            reread = {k: c for k, c in eligible.items() if k in (dirty or set()) or k not in before
+                      or any(before[k].get(f) != c.get(f) for f in _SIGNATURE)}
+            assets = _changed_keys(con, "a.asset", prev_id, snapshot_id)
+    q = _pages(len(ds), Q_PAGE, 1) + _pages(len(containers), Q_PAGE, 1) + len(reread)
+    q += _checks_pages(eligible, reread)
+    a = 2 + 1 + 1 + _pages(assets, A_PAGE, 1) + _pages(links, A_PAGE, 1) + (0 if prev_id is None else 1)
+    detail = {"containers_reread": len(reread), "assets_read": assets}
+    return {"reads": q + a, "writes": 0, "atlan": a, "qualytics": q, "detail": detail}
+
+
+def _changed_keys(con: sqlite3.Connection, kind: str, prev_id: int, new_id: int) -> int:
+    row = con.execute(
+        "SELECT count(DISTINCT key) FROM records WHERE kind = ? AND "
+        "((valid_from > ? AND valid_from <= ?) OR (valid_to > ? AND valid_to <= ?))",
+        (kind, prev_id, new_id, prev_id, new_id)).fetchone()
+    return int(row[0])
+
+
+def apply_minimum(plan: dict[str, Any]) -> dict[str, Any]:
+    """Minimum reads and writes to apply `plan` (a plan JSON document)."""
+    assets, links, link_creates, link_deletes, typedef_kinds = set(), 0, 0, 0, set()
+    q_objects: dict[str, set] = defaultdict(set)
+    q_field_containers: set = set()
+    for change in plan.get("changes", []):
+        address, target = change["address"], change.get("target") or {}
+        if address.startswith("atlan:typedef#"):
+            typedef_kinds.add(address.split("#", 1)[1].split(":", 1)[0])
+        elif address.startswith("atlan:"):
+            if address.endswith("#link"):
+                link_deletes += change["action"] == "delete"
+                links += change["action"] != "delete"
+                link_creates += change["action"] == "create"
+            else:
+                assets.add(target.get("guid") or address.split("#", 1)[0])
+        elif address.startswith("qualytics:"):
+            kind = target.get("kind", "?")
+            q_objects[kind].add(target.get("id"))
+            if kind == "field":
+                q_field_containers.add(target.get("container_id") or address.rsplit("/", 1)[0])
+    a_writes = _pages(len(assets) + links, A_BATCH) + _pages(link_deletes, A_BATCH) + len(typedef_kinds)
+    a_reads = (_pages(len(assets) + links - link_creates + link_deletes, A_GUIDS)
+               + _pages(link_creates, A_GUIDS) + (1 if typedef_kinds else 0))
+    q_writes = (_pages(len(q_objects["container"]), Q_BATCH) + _pages(len(q_objects["field"]), Q_BATCH)
+                + len(q_objects["datastore"]))
+    q_reads = (_pages(len(q_objects["container"]), Q_PAGE) + len(q_field_containers)
+               + len(q_objects["datastore"]))
+    detail = {"atlan_assets": len(assets), "atlan_links": links, "atlan_link_creates": link_creates,
+              "atlan_link_deletes": link_deletes,
+              "typedef_kinds": sorted(typedef_kinds),
+              "qualytics": {k: len(v) for k, v in q_objects.items()}}
+    return {"reads": a_reads + q_reads, "writes": a_writes + q_writes, "atlan": a_reads + a_writes,
+            "qualytics": q_reads + q_writes, "detail": detail}

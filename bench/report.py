@@ -1,0 +1,265 @@
+"""Render bench/results/*.json as Markdown and put it in docs/performance.md between markers.
+
+    .venv/bin/python bench/report.py [--out bench/results]
+
+Every number in the section comes from the JSON files; nothing is typed by hand. A target a
+figure misses is marked **MISS** with the figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness import ROOT
+from measure import bound_by
+
+DOC = ROOT / "docs" / "performance.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+ORDER = ("S", "M", "L")
+STEP_NAMES = {
+    "refresh_full": "full refresh", "refresh_incremental": "incremental refresh (1% changed)",
+    "plan": "plan --no-refresh", "apply": "first apply", "refresh_after_apply": "refresh after apply",
+    "plan_noop": "no-op plan", "apply_noop": "no-op apply",
+}
+PLAN_TIME_S, PLAN_MEM_MB, WITHIN = 5.0, 1024.0, 1.10
+
+
+def _n(x: Any) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        return f"{x:,.1f}" if x < 100 else f"{x:,.0f}"
+    return f"{x:,}"
+
+
+def _ratio(actual: int, minimum: int | None) -> str:
+    if minimum is None:
+        return "–"
+    if minimum == 0:
+        return "0 needed" if actual == 0 else f"**{actual} over 0**"
+    return f"{actual / minimum:.2f}×"
+
+
+def load(out: Path) -> dict[str, dict[str, Any]]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def machine_section(results: dict[str, Any]) -> list[str]:
+    any_result = next(iter(results.values()))
+    m = any_result.get("machine", {})
+    dates = sorted({r.get("finished_at", "")[:10] for r in results.values() if r.get("finished_at")})
+    return [
+        f"Machine: {m.get('nproc')} CPUs ({m.get('cpu') or 'unknown model'}), {m.get('memory_gb')} GB memory, "
+        f"Python {m.get('python')}, {m.get('platform')}. Run on {', '.join(dates) or 'unknown date'}. "
+        "The sandbox and qatlan share these CPUs.", "",
+    ]
+
+
+def step_table(r: dict[str, Any]) -> list[str]:
+    cores = (r.get("machine") or {}).get("nproc") or 1
+    lines = [
+        "| step | wall s | qatlan peak RSS MB | requests Atlan / Qualytics | reads (min, ratio) | "
+        "writes (min, ratio) | 429s | bound by |",
+        "|---|---:|---:|---|---|---|---:|---|",
+    ]
+    for s in r["steps"]:
+        req, m = s["requests"], s.get("minimum") or {}
+        rc = "" if s["returncode"] == 0 else f" (exit {s['returncode']})"
+        lines.append(
+            f"| {STEP_NAMES.get(s['step'], s['step'])}{rc} | {_n(s['wall_s'])} | {_n(s['peak_rss_mb'])} | "
+            f"{_n(req['atlan']['total'])} / {_n(req['qualytics']['total'])} | "
+            f"{_n(req['reads'])} ({_n(m.get('reads'))}, {_ratio(req['reads'], m.get('reads'))}) | "
+            f"{_n(req['writes'])} ({_n(m.get('writes'))}, {_ratio(req['writes'], m.get('writes'))}) | "
+            f"{req['status_429']} | {bound_by(s, cores)} |")
+    return lines
+
+
+def endpoint_details(r: dict[str, Any]) -> list[str]:
+    lines = ["<details><summary>Requests by endpoint and method, per step</summary>", "",
+             "| step | side | method | path | count | statuses |", "|---|---|---|---|---:|---|"]
+    for s in r["steps"] + ([r["naive"]] if r.get("naive") else []):
+        for side in ("atlan", "qualytics"):
+            for e in s["requests"][side]["endpoints"]:
+                statuses = ", ".join(f"{k}: {v}" for k, v in sorted(e["status"].items()))
+                lines.append(f"| {s['step']} | {side} | {e['method']} | `{e['path']}` | {_n(e['count'])} | {statuses} |")
+    return lines + ["", "</details>", ""]
+
+
+def plan_time_line(r: dict[str, Any]) -> list[str]:
+    pt = r.get("plan_time")
+    if not pt or "best" not in pt:
+        return [f"Planning time: not measured ({(pt or {}).get('error', 'no result')})."]
+    best, snap = pt["best"], pt["snapshot"]
+    return [
+        f"Planning time (in-process, `match()` + `plan()` on the latest snapshot of {_n(snap['assets'])} "
+        f"Atlan assets and {_n(snap['fields'])} Qualytics fields, {_n(pt['plan_changes'])} changes planned; "
+        f"best of {len(pt['runs'])}): **{best['total_s']:.2f} s** (match {best['match_s']:.2f} s, plan "
+        f"{best['plan_s']:.2f} s); loading the snapshot from the state took {snap['load_s']:.2f} s. Memory: "
+        f"peak RSS {_n(pt['peak_rss_mb'])} MB for the whole process (snapshot loaded: {_n(pt['rss_after_load_mb'])} MB; "
+        f"match + plan added {_n(pt['peak_rss_growth_mb'])} MB; tracemalloc peak of match + plan "
+        f"{_n(pt['tracemalloc_peak_mb'])} MB).",
+    ]
+
+
+def _step(r: dict[str, Any], name: str) -> dict[str, Any] | None:
+    return next((s for s in r["steps"] if s["step"] == name), None)
+
+
+def target_rows(size: str, r: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(target, figure, met) for one size."""
+    rows = []
+    for s in r["steps"]:
+        m, req = s.get("minimum"), s["requests"]
+        if not m:
+            continue
+        label = STEP_NAMES.get(s["step"], s["step"])
+        for kind in ("reads", "writes"):
+            if m[kind] == 0 and req[kind] == 0:
+                continue
+            ok = req[kind] <= m[kind] * WITHIN if m[kind] else req[kind] == 0
+            rows.append((f"{size} {label}: {kind} within 10% of the minimum",
+                         f"{_n(req[kind])} vs {_n(m[kind])} ({_ratio(req[kind], m[kind])})", ok))
+    noop = _step(r, "apply_noop")
+    if noop:
+        rows.append((f"{size} no-op apply: zero writes", f"{noop['requests']['writes']} writes",
+                     noop["requests"]["writes"] == 0))
+    full, inc = _step(r, "refresh_full"), _step(r, "refresh_incremental")
+    if full and inc:
+        share = inc["requests"]["total"] / max(1, full["requests"]["total"])
+        rows.append((f"{size} incremental refresh under 10% of a full refresh's requests",
+                     f"{_n(inc['requests']['total'])} vs {_n(full['requests']['total'])} ({share:.1%})", share < 0.10))
+    pt = r.get("plan_time") or {}
+    if size == "M" and "best" in pt:
+        rows.append(("M planning time < 5 s", f"{pt['best']['total_s']:.2f} s", pt["best"]["total_s"] < PLAN_TIME_S))
+        rows.append(("M planning memory < 1 GB", f"{_n(pt['peak_rss_mb'])} MB peak RSS",
+                     pt["peak_rss_mb"] < PLAN_MEM_MB))
+    failed = [s["step"] for s in r["steps"] if s["returncode"] != 0]
+    rows.append((f"{size} every step exits 0", ", ".join(failed) or "all 0", not failed))
+    return rows
+
+
+def targets_section(results: dict[str, Any]) -> list[str]:
+    lines = ["| target | figure | met |", "|---|---|---|"]
+    for size in ORDER:
+        if size in results:
+            for target, figure, ok in target_rows(size, results[size]):
+                lines.append(f"| {target} | {figure} | {'yes' if ok else '**MISS**'} |")
+    rl = results.get("ratelimit")
+    if rl and "rates" in rl:
+        share = rl["rates"].get("sustained_share") or 0
+        lines.append(f"| rate limit: sustained Atlan rate > 90% of {rl['limit']}/min, no 429 | "
+                     f"{share:.0%}, {rl['atlan_429']} 429s | {'yes' if share > 0.9 and not rl['atlan_429'] else '**MISS**'} |")
+    return lines + [""]
+
+
+def naive_section(results: dict[str, Any]) -> list[str]:
+    lines = [
+        "| size | naive requests | naive wall s | qatlan first sync requests | qatlan first sync wall s | "
+        "requests ratio | time ratio | qatlan next sync (1% changed) requests | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    notes = []
+    for size in ORDER:
+        r = results.get(size)
+        if not r or not r.get("naive"):
+            continue
+        naive = r["naive"]
+        ext = naive.get("extrapolated")
+        n_req = ext["requests"] if ext else naive["requests"]["total"]
+        n_wall = ext["wall_s"] if ext else (naive.get("result") or {}).get("wall_s", naive["wall_s"])
+        first = [s for s in r["steps"] if s["step"] in ("refresh_full", "plan", "apply")]
+        nxt = [s for s in r["steps"] if s["step"] in ("refresh_incremental",)]
+        q_req = sum(s["requests"]["total"] for s in first)
+        q_wall = sum(s["wall_s"] for s in first)
+        nx_req = sum(s["requests"]["total"] for s in nxt)
+        mark = " (extrapolated)" if ext else ""
+        lines.append(
+            f"| {size} | {_n(n_req)}{mark} | {_n(n_wall)}{mark} | {_n(q_req)} | {_n(q_wall)} | "
+            f"{n_req / max(1, q_req):.1f}× | {n_wall / max(1e-9, q_wall):.1f}× | {_n(nx_req)} | "
+            f"{n_req / max(1, nx_req):.0f}× |")
+        if ext:
+            notes.append(f"{size}: the naive run was {ext['note']}; measured "
+                         f"{_n(naive['requests']['total'])} requests in {_n((naive.get('result') or {}).get('wall_s'))} s.")
+        done = naive.get("result") or {}
+        notes.append(f"{size}: the naive script wrote custom metadata on {_n(done.get('tables_written'))} tables and "
+                     f"{_n(done.get('columns_written'))} columns of the {_n(done.get('tables_synced'))} table containers "
+                     f"it synced ({_n(done.get('not_found'))} lookups found nothing).")
+    if len(lines) == 2:
+        return ["The naive baseline was not run.", ""]
+    return lines + [""] + [f"- {n}" for n in notes] + [""]
+
+
+def ratelimit_section(results: dict[str, Any]) -> list[str]:
+    rl = results.get("ratelimit")
+    if not rl:
+        return ["The rate-limit run was not run.", ""]
+    if "rates" not in rl:
+        return [f"The rate-limit run failed: {rl.get('error')}", ""]
+    r, a = rl["rates"], rl["apply"]
+    return [
+        f"World `{rl['spec']}`; the sandbox's Atlan limit and qatlan's `[atlan] requests_per_minute` both "
+        f"{_n(rl['limit'])}. First apply: {_n(a['wall_s'])} s wall, exit {a['returncode']}, "
+        f"{_n(a['requests']['atlan']['total'])} Atlan and {_n(a['requests']['qualytics']['total'])} Qualytics requests.",
+        "",
+        "| Atlan requests | active seconds | sustained rate /min | share of the limit | busiest 60 s | share | Atlan 429s |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {_n(r.get('atlan_requests'))} | {_n(r.get('active_seconds'))} | {_n(r.get('sustained_per_minute'))} | "
+        f"{(r.get('sustained_share') or 0):.0%} | {_n(r.get('busiest_60s'))} | {(r.get('busiest_60s_share') or 0):.0%} | "
+        f"{rl['atlan_429']} |",
+        "",
+    ]
+
+
+def render(results: dict[str, Any]) -> str:
+    sizes = [s for s in ORDER if s in results]
+    lines = ["_Generated by `bench/run.py` from `bench/results/*.json`; do not edit by hand._", ""]
+    if not sizes:
+        return "\n".join(lines + ["No results yet: run `.venv/bin/python bench/run.py --sizes S,M`.", ""])
+    lines += machine_section({s: results[s] for s in sizes})
+    lines += ["### Targets", ""] + targets_section(results)
+    for size in sizes:
+        r = results[size]
+        summary = (r.get("summary") or {})
+        q, a = summary.get("qualytics", {}), summary.get("atlan", {})
+        lines += [f"### {size}: `{r['spec']}`", "",
+                  f"World: {_n(q.get('containers'))} Qualytics containers, {_n(q.get('fields'))} fields; "
+                  f"{_n(a.get('entities'))} Atlan entities ({_n(a.get('Column'))} columns). Sandbox built in "
+                  f"{_n(r['sandbox']['build_seconds'])} s; its RSS at the end {_n(r['sandbox']['rss_mb_at_end'])} MB. "
+                  f"Drift before the incremental refresh: announcements on {_n(r['drift']['atlan_tables'])} of "
+                  f"{_n(r['drift']['of_atlan_tables'])} Atlan tables, new scores on "
+                  f"{_n(r['drift']['qualytics_containers'])} of {_n(r['drift']['of_table_containers'])} table containers. "
+                  f"Whole size run: {_n(r['wall_s'])} s.", ""]
+        lines += step_table(r) + [""] + plan_time_line(r) + [""] + endpoint_details(r)
+    lines += ["### Naive baseline", ""] + naive_section(results)
+    lines += ["### Rate-limit run", ""] + ratelimit_section(results)
+    return "\n".join(lines)
+
+
+def update_docs(out: Path, doc: Path = DOC) -> Path:
+    """Replace the text between the markers of `doc` with the rendered results."""
+    text = doc.read_text(encoding="utf-8") if doc.exists() else f"# Performance\n\n{START}\n{END}\n"
+    if START not in text or END not in text:
+        text = text.rstrip("\n") + f"\n\n{START}\n{END}\n"
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    doc.write_text(f"{head}{START}\n{render(load(out))}\n{END}{tail}", encoding="utf-8")
+    return doc
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="results folder")
+    args = parser.parse_args(argv)
+    print(update_docs(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
