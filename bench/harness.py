@@ -109,6 +109,7 @@ class SandboxProc:
 
     spec: str
     workdir: Path
+    serve_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen | None = None
     ready: dict[str, Any] = field(default_factory=dict)
     admin: dict[str, httpx.Client] = field(default_factory=dict)
@@ -117,7 +118,7 @@ class SandboxProc:
         ready_file = self.workdir / "sandbox-ready.json"
         ready_file.unlink(missing_ok=True)
         log = open(self.workdir / "sandbox.log", "w")  # noqa: SIM115
-        argv = [PYTHON, str(BENCH / "serve.py"), "--spec", self.spec, "--ready", str(ready_file)]
+        argv = [PYTHON, str(BENCH / "serve.py"), "--spec", self.spec, "--ready", str(ready_file), *self.serve_args]
         self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while not ready_file.exists():
@@ -175,14 +176,16 @@ class SandboxProc:
 # --------------------------------------------------------------------------- qatlan config
 
 
-def write_config(path: Path, ready: dict[str, Any], *, atlan_rpm: int = 0) -> dict[str, str]:
+def write_config(path: Path, ready: dict[str, Any], *, atlan_rpm: int = 0,
+                 atlan_batch_size: int | None = None) -> dict[str, str]:
     """Write qatlan.toml for the served world; returns the environment with the tokens.
 
     Mappings come from the world's `meta.mapping`, skipping the connection the sync persona
     cannot see (as tests/conftest.py does).
     """
     lines = [
-        "[atlan]", f'url = "{ready["atlan_url"]}"', f"requests_per_minute = {atlan_rpm}", "",
+        "[atlan]", f'url = "{ready["atlan_url"]}"', f"requests_per_minute = {atlan_rpm}",
+        *([f"batch_size = {atlan_batch_size}"] if atlan_batch_size else []), "",
         "[qualytics]", f'url = "{ready["qualytics_url"]}"', "",
         "[state]", 'path = "state/qatlan.db"', "",
     ]

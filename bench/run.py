@@ -35,6 +35,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ratelimit", choices=("auto", "yes", "no"), default="auto",
                         help="the rate-limit run (auto: when S is among the sizes)")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
+    parser.add_argument("--no-apply", action="store_true",
+                        help="stop after the first plan (no apply, no-op plan or no-op apply)")
     parser.add_argument("--no-report", action="store_true", help="do not update docs/performance.md")
     parser.add_argument("--report-only", action="store_true", help="only regenerate the report")
     parser.add_argument("--keep", action="store_true", help="keep the work folders")
@@ -64,7 +66,9 @@ def run_sizes(args: argparse.Namespace) -> None:
     for size in args.sizes:
         workdir = _work(size)
         try:
-            result = SizeRun(size, SIZES[size], workdir, log=_log).run(naive=not args.no_naive)
+            result = SizeRun(size, SIZES[size], workdir, log=_log).run(naive=not args.no_naive,
+                                                                       apply=not args.no_apply)
+            result["options"] = {"naive": not args.no_naive, "apply": not args.no_apply}
             result["machine"] = machine()
             result["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             _write(args.out, size, result)

@@ -1,7 +1,7 @@
 """One size: the sandbox in its own process and qatlan's steps against it, each measured.
 
 Steps: full refresh; 1% of the assets change on both sides; incremental refresh; plan
-(`--no-refresh --out`); planning time in-process (bench/plan_time.py); first apply;
+(`--no-refresh --out`); planning time in-process on the same snapshot (bench/plan_time.py); first apply;
 refresh; no-op plan; no-op apply; then the naive baseline on the same world.
 """
 
@@ -79,6 +79,7 @@ class SizeRun:
         self.db = workdir / "state" / "qatlan.db"
         self.steps: list[dict[str, Any]] = []
         self.env: dict[str, str] = {}
+        self.plan_time: dict[str, Any] | None = None
 
     def step(self, sandbox: SandboxProc, name: str, *args: str, minimum=None) -> dict[str, Any]:
         argv = [*QATLAN, *args, "-c", str(self.config)]
@@ -92,24 +93,23 @@ class SizeRun:
                  f"({req['reads']} reads, {req['writes']} writes)  rc={record['returncode']}")
         return record
 
-    def run(self, naive: bool = True) -> dict[str, Any]:
+    def run(self, naive: bool = True, apply: bool = True) -> dict[str, Any]:
         started = time.monotonic()
         with SandboxProc(self.spec, self.workdir) as sandbox:
             self.env = write_config(self.config, sandbox.ready)
             sandbox.set_atlan_limit(0)
             self.log(f"{self.size}: sandbox up in {time.monotonic() - started:.1f} s "
                      f"({self.spec}; RSS {proc_rss_mb(sandbox.pid):.0f} MB)")
-            drift = self._qatlan_steps(sandbox)
-            plan_time = self._plan_time()
+            drift = self._qatlan_steps(sandbox, apply)
             baseline = self._naive(sandbox) if naive else None
             sandbox_rss = proc_rss_mb(sandbox.pid)
             info = {"build_seconds": sandbox.ready["build_seconds"], "rss_mb_at_end": round(sandbox_rss, 1),
                     "tcp_nodelay": sandbox.ready.get("tcp_nodelay")}
         return {"size": self.size, "spec": self.spec, "summary": sandbox.ready["meta"].get("summary"),
-                "sandbox": info, "drift": drift, "steps": self.steps, "plan_time": plan_time,
+                "sandbox": info, "drift": drift, "steps": self.steps, "plan_time": self.plan_time,
                 "naive": baseline, "wall_s": round(time.monotonic() - started, 1)}
 
-    def _qatlan_steps(self, sandbox: SandboxProc) -> dict[str, Any]:
+    def _qatlan_steps(self, sandbox: SandboxProc, apply: bool = True) -> dict[str, Any]:
         full = self.step(sandbox, "refresh_full", "refresh", "--full",
                          minimum=lambda: minimums.refresh_minimum(self.db, minimums.latest_snapshot(self.db)))
         changes, drift = drift_changes(self.db)
@@ -122,11 +122,16 @@ class SizeRun:
         plan1, plan2 = self.workdir / "plan.json", self.workdir / "plan-noop.json"
         self.step(sandbox, "plan", "plan", "--no-refresh", *flags, "--out", str(plan1),
                   minimum={"reads": 0, "writes": 0, "atlan": 0, "qualytics": 0})
-        if qatlan_has("apply") and plan1.exists():
+        self._plan_summary(plan1)
+        self.plan_time = self._plan_time()  # on the snapshot the first plan was made from
+        if not apply:
+            self.log("  (--no-apply: the apply steps are skipped)")
+        elif qatlan_has("apply") and plan1.exists():
             self.step(sandbox, "apply", "apply", str(plan1), minimum=lambda: self._apply_min(plan1))
             self._incremental(sandbox, "refresh_after_apply")
             self.step(sandbox, "plan_noop", "plan", "--no-refresh", *flags, "--out", str(plan2),
                       minimum={"reads": 0, "writes": 0, "atlan": 0, "qualytics": 0})
+            self._plan_summary(plan2)
             if plan2.exists():
                 self.step(sandbox, "apply_noop", "apply", str(plan2), minimum=lambda: self._apply_min(plan2))
         return {**drift, "full_refresh_requests": full["requests"]["total"], "plan_flags": flags}
@@ -136,6 +141,19 @@ class SizeRun:
         dirty = minimums.dirty_containers(self.db)
         return self.step(sandbox, name, "refresh", minimum=lambda: minimums.refresh_minimum(
             self.db, minimums.latest_snapshot(self.db), prev, dirty))
+
+    def _plan_summary(self, path: Path) -> None:
+        """Record the saved plan's summary and its changes by part in the last step."""
+        if not path.exists():
+            return
+        plan = json.loads(path.read_text()).get("plan", {})
+        parts: dict[str, int] = {}
+        for change in plan.get("changes", []):
+            part = change["address"].rsplit("#", 1)[-1].split(":", 1)[0]
+            side = change["address"].split(":", 1)[0]
+            key = f"{side} {part} {change['action']}"
+            parts[key] = parts.get(key, 0) + 1
+        self.steps[-1]["plan_summary"] = {**plan.get("summary", {}), "by_part": parts}
 
     @staticmethod
     def _apply_min(path: Path) -> dict[str, Any]:
@@ -187,7 +205,7 @@ def extrapolate(record: dict[str, Any]) -> dict[str, Any] | None:
         **scaled,
         "requests": scaled["reads"] + scaled["writes"],
         "wall_s": round(setup + (wall - setup) * factor, 1),
-        "note": f"measured on {result['tables_synced']} of {result['tables_total']} table containers "
+        "note": f"measured on {result['tables_synced']:,} of {result['tables_total']:,} table containers "
                 f"(every {round(factor)}th), scaled linearly",
     }
 
