@@ -298,8 +298,12 @@ def _fields_by_container(snapshot: Snapshot) -> dict[int, list[QField]]:
 
 
 def _containers_by_datastore(prev: Snapshot | None, current: list[QContainer]) -> dict[int, list[QContainer]]:
+    """Every container of each datastore (re-read now, or known from the previous snapshot):
+    the cost of listing a whole datastore's checks depends on all of them."""
+    merged: dict[int, QContainer] = dict(prev.containers) if prev is not None else {}
+    merged.update({c.id: c for c in current})
     out: dict[int, list[QContainer]] = defaultdict(list)
-    for c in current:
+    for c in merged.values():
         out[c.datastore_id].append(c)
     return out
 

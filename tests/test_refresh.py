@@ -209,3 +209,19 @@ def test_no_token_value_is_stored_in_the_state_file(tmp_path):
     raw = (tmp_path / "state.db").read_bytes()
     for token in TOKENS_ENV.values():
         assert token.encode() not in raw
+
+
+def test_an_incremental_refresh_reads_checks_of_only_the_changed_containers_when_cheaper(tmp_path):
+    sb = make_sandbox(SPEC)
+    cfg, st = _setup(tmp_path, sb)
+    refresh(cfg, st, **_transports(sb))
+    busy = [c for c in st.load_snapshot().containers.values() if (c.active_checks or 0) > 0][:2]
+    sb.world.apply_changes([
+        {"side": "qualytics", "kind": "containers", "op": "update", "id": c.id,
+         "set": {"last_scanned": "2026-11-02T00:00:00+00:00"}} for c in busy
+    ])
+    _reset_stats(sb)
+    refresh(cfg, st, **_transports(sb))
+    endpoints = sb.qualytics_app.ops.stats.to_json()["endpoints"]
+    check_reads = sum(e["count"] for e in endpoints if e["path"] == "/api/quality-checks")
+    assert check_reads <= len(busy)  # one page per changed container, not a whole datastore

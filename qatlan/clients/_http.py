@@ -144,7 +144,9 @@ class HttpClient:
         self._clock = clock
         self._semaphore = asyncio.Semaphore(max(1, concurrency))
         if limiter is None and requests_per_minute > 0:
-            limiter = AsyncLimiter(requests_per_minute, 60)
+            # paced, not a minute's budget at once: a server counting over a sliding minute
+            # answers 429 to a burst (aiolimiter's bucket capacity is max_rate)
+            limiter = AsyncLimiter(max(1.0, requests_per_minute / 60), 1)
         self._limiter = limiter
         self._client = _async_client(self.base_url, self._auth, timeout, verify_tls, transport, concurrency)
 

@@ -202,12 +202,20 @@ async def test_read_timeout_on_post_is_not_retried_but_connect_error_is(sleeps):
 # --------------------------------------------------------------------------- rate limit, concurrency
 
 
-def test_requests_per_minute_builds_a_leaky_bucket_per_minute():
-    limited = HttpClient("atlan", ATLAN, TOKEN, requests_per_minute=400)
+def test_requests_per_minute_paces_requests_instead_of_bursting_a_minutes_budget():
+    # a server counting over a sliding minute answers 429 to a burst of a whole minute's
+    # budget, so the client releases at most about one second's worth at once
+    limited = HttpClient("atlan", ATLAN, TOKEN, requests_per_minute=1200)  # 20 per second
     unlimited = HttpClient("atlan", ATLAN, TOKEN, requests_per_minute=0)
-    assert isinstance(limited._limiter, AsyncLimiter)
-    assert (limited._limiter.max_rate, limited._limiter.time_period) == (400, 60)
     assert unlimited._limiter is None
+
+    async def take(n: int) -> float:
+        start = time.monotonic()
+        for _ in range(n):
+            await limited._limiter.acquire()
+        return time.monotonic() - start
+
+    assert asyncio.run(take(60)) >= 1.5  # 20 at once, then 40 more at 20 per second
 
 
 class CountingLimiter:
