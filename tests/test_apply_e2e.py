@@ -169,7 +169,8 @@ def test_two_concurrent_applies_one_waits_and_nothing_is_lost(tmp_path, live):
     assert any("No changes." in t for t in texts) or all("Apply complete!" in t for t in texts)
     cfg_obj = load_config(cfg, env=TOKENS_ENV)
     with _state(tmp_path) as st:
-        assert make_plan(cfg_obj, st).is_empty()
+        again = make_plan(cfg_obj, st)
+        assert again.is_empty(), [(c.address, c.action, c.before, c.after) for c in again.changes][:3]
 
 
 def test_failed_changes_exit_one_and_are_listed(tmp_path, live):
@@ -200,4 +201,5 @@ def test_an_interrupted_apply_is_resumed_by_the_next_one(tmp_path, live):
     assert result.exit_code == 0, result.output
     assert "Resuming the apply of plan" in result.output and "earlier run" in result.output
     with _state(tmp_path) as st:
-        assert make_plan(cfg_obj, st).is_empty()
+        again = make_plan(cfg_obj, st)
+        assert again.is_empty(), [(c.address, c.action, c.before, c.after) for c in again.changes][:3]

@@ -75,6 +75,9 @@ async def _run(config: Config, state: Any, plan: Plan, clients: Clients, checksu
                run_id: int, parallelism: int | None, progress: ProgressFn | None,
                now: Callable[[], float]) -> ApplyResult:
     journal = Journal(state, checksum, run_id, now)
+    # before any write: a run killed after a Qualytics write landed but before its journal
+    # row must still make the next refresh re-read that container's fields
+    state.mark_dirty_containers(_qualytics_containers(plan), run_id)
     earlier = journal.settled()
     works = [Work(c) for c in plan.changes if c.action is not Action.NOOP and c.address not in earlier]
     before = _counts(clients)
@@ -93,6 +96,19 @@ async def _run(config: Config, state: Any, plan: Plan, clients: Clients, checksu
               progress or _quiet, BatchSizer(config.atlan.batch_size))
     await asyncio.gather(apply_atlan(ctx, atlan), apply_qualytics(ctx, qualytics, converted))
     return _result(plan, checksum, run_id, works, earlier, ctx, clients, before)
+
+
+def _qualytics_containers(plan: Plan) -> set[int]:
+    out: set[int] = set()
+    for c in plan.changes:
+        t = c.target
+        if t.get("side") != "qualytics":
+            continue
+        if t.get("container_id") is not None:
+            out.add(int(t["container_id"]))
+        elif t.get("kind") == "container" and t.get("id") is not None:
+            out.add(int(t["id"]))
+    return out
 
 
 def _counts(clients: Clients) -> dict[str, Any]:
