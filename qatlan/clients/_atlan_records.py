@@ -139,30 +139,25 @@ def _cm_values(entity: Mapping[str, Any], cm_def: ACMDef) -> tuple[tuple[str, An
     return tuple(sorted(values.items()))
 
 
-def connection_record(entity: Mapping[str, Any]) -> AConnection:
+def _identity(entity: Mapping[str, Any]) -> tuple[Mapping[str, Any], dict[str, str]]:
+    """The hit's attributes and its guid / qualified_name / name (a hit without both → error)."""
     attrs = entity.get("attributes") or {}
     qn = attrs.get("qualifiedName")
     if not isinstance(qn, str) or not entity.get("guid"):
         raise _bad(entity, "guid and attributes.qualifiedName")
-    return AConnection(
-        guid=str(entity["guid"]),
-        qualified_name=qn,
-        name=str(attrs.get("name") or qn),
-        connector=attrs.get("connectorName") or (qn.split("/")[1] if qn.count("/") >= 2 else None),
-    )
+    return attrs, {"guid": str(entity["guid"]), "qualified_name": qn, "name": str(attrs.get("name") or qn)}
+
+
+def connection_record(entity: Mapping[str, Any]) -> AConnection:
+    attrs, ident = _identity(entity)
+    qn = ident["qualified_name"]
+    connector = attrs.get("connectorName") or (qn.split("/")[1] if qn.count("/") >= 2 else None)
+    return AConnection(**ident, connector=connector)
 
 
 def domain_record(entity: Mapping[str, Any]) -> ADomain:
-    attrs = entity.get("attributes") or {}
-    qn = attrs.get("qualifiedName")
-    if not isinstance(qn, str) or not entity.get("guid"):
-        raise _bad(entity, "guid and attributes.qualifiedName")
-    return ADomain(
-        guid=str(entity["guid"]),
-        qualified_name=qn,
-        name=str(attrs.get("name") or qn),
-        parent_qn=attrs.get("parentDomainQualifiedName"),
-    )
+    attrs, ident = _identity(entity)
+    return ADomain(**ident, parent_qn=attrs.get("parentDomainQualifiedName"))
 
 
 def link_record(entity: Mapping[str, Any]) -> ALink:
