@@ -18,9 +18,12 @@ and the plan file, never from what qatlan did:
   typedef write per kind of definition; Qualytics: one PATCH per `batch_size` containers and
   per `batch_size` fields, one PUT per datastore, one POST per external tag definition.
   Reads: the targets re-read before writing (design §6): `GET /entity/bulk` with 100 GUIDs,
-  one index search per 100 Links to create (they have no GUID yet); Qualytics containers by
-  id (100 a page), the fields of each container, each datastore; one typedef read when
-  definitions change. Reading written targets back is not required, so it is overhead.
+  one index search per page (300) of Links to create (they have no GUID yet); Qualytics
+  containers by id (100 a page), the fields of each container, each datastore; one typedef
+  read when definitions change. Then the read-back that issue #5 requires ("after writing,
+  read back what was written"): `GET /entity/bulk` with 100 GUIDs per 100 Atlan entities
+  written. The search index lags writes, so the consistent GET is the only way to read back;
+  a Qualytics write answers with the updated objects, so reading those back costs nothing.
 """
 
 from __future__ import annotations
@@ -139,13 +142,15 @@ def apply_minimum(plan: dict[str, Any]) -> dict[str, Any]:
             if kind == "field":
                 q_field_containers.add(target.get("container_id") or address.rsplit("/", 1)[0])
     a_writes = _pages(len(assets) + links, A_BATCH) + _pages(link_deletes, A_BATCH) + len(typedef_kinds)
-    a_reads = (_pages(len(assets) + links - link_creates + link_deletes, A_GUIDS)
-               + _pages(link_creates, A_GUIDS) + (1 if typedef_kinds else 0))
+    a_reread = _pages(len(assets) + links - link_creates + link_deletes, A_GUIDS) + _pages(link_creates, A_PAGE)
+    a_readback = _pages(len(assets) + links + link_deletes, A_GUIDS)
+    a_reads = a_reread + a_readback + (1 if typedef_kinds else 0)
     q_writes = (_pages(len(q_objects["container"]), Q_BATCH) + _pages(len(q_objects["field"]), Q_BATCH)
                 + len(q_objects["datastore"]))
     q_reads = (_pages(len(q_objects["container"]), Q_PAGE) + len(q_field_containers)
                + len(q_objects["datastore"]))
     detail = {"atlan_assets": len(assets), "atlan_links": links, "atlan_link_creates": link_creates,
+              "atlan_reread": a_reread, "atlan_readback": a_readback,
               "atlan_link_deletes": link_deletes,
               "typedef_kinds": sorted(typedef_kinds),
               "qualytics": {k: len(v) for k, v in q_objects.items()}}

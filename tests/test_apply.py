@@ -72,6 +72,32 @@ def test_bulk_writes_stay_within_ten_percent_of_the_minimum(tmp_path, batch_size
     rig.close()
 
 
+def _atlan_reads(rig: Rig) -> dict[str, int]:
+    out = {"get": 0, "search": 0}
+    for e in rig.sb.atlan_app.ops.stats.to_json()["endpoints"]:
+        if e["method"] == "GET" and e["path"] == BULK:
+            out["get"] += e["count"]
+        elif e["path"].endswith("/search/indexsearch"):
+            out["search"] += e["count"]
+    return out
+
+
+def test_first_apply_reads_each_target_once_before_and_once_after_writing(tmp_path):
+    rig = Rig(tmp_path, "tables=30,seed=3")
+    plan = rig.plan()
+    rig.reset_stats()
+    rig.apply(plan).raise_for_failures()
+    link_creates = sum(1 for c in plan.changes if c.target.get("part") == "link" and c.action is Action.CREATE)
+    assert link_creates > 0
+    reads = _atlan_reads(rig)
+    # Links to create: one search per page of qualifiedNames for the whole run, not one per chunk
+    assert reads["search"] == math.ceil(link_creates / 300)
+    # re-read and read back: GET /entity/bulk with 100 GUIDs, before and after writing
+    per_pass = math.ceil(entities_of(plan) / 100)
+    assert 2 * per_pass <= reads["get"] <= math.ceil(2 * per_pass * 1.1)
+    rig.close()
+
+
 def test_a_second_apply_after_a_successful_one_makes_no_write_requests(rig):
     first = rig.plan()
     rig.apply(first).raise_for_failures()

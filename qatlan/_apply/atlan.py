@@ -1,18 +1,21 @@
 """The Atlan side of apply, chunk by chunk: re-read, decide, write in batches, read back.
 
 Units (see `atlan_payload`) are cut into chunks of at most 100 (whole batches: 100 with
-batches of 20 or 50, 90 with 30). For each chunk, up to `parallelism` at once:
+batches of 20 or 50, 90 with 30). Links to create have no GUID yet: before the first chunk,
+one index search per page (`[atlan] page_size` qualifiedNames, 300 by default) finds the ones
+that already exist, for the whole run. Then for each chunk, up to `parallelism` at once:
 
-1. re-read the targets: `GET /entity/bulk` (one request: assets, and Links by GUID) and an
-   index search by qualifiedName for Links to create;
+1. re-read the targets: `GET /entity/bulk` (one request: assets, and Links by GUID);
 2. decide each change (already / drifted / write) and journal the settled ones;
 3. write the rest in bulk upserts of the current batch size (Link deletes by GUID), journal
    each batch as soon as it returns;
 4. read the written entities back (`GET /entity/bulk`) and record any inconsistent result.
 
-Reads use `GET /entity/bulk`, which is consistent right after a write; the index search (for
-Links not created yet) may lag a write by about a second, which only costs a harmless
-repeat of an idempotent upsert.
+Reads use `GET /entity/bulk`, which is consistent right after a write. The index search for
+Links not created yet may lag a write by about a second, and a Link created by someone else
+after it ran is not seen: either only costs a repeat of an idempotent upsert, because a
+Link's qualifiedName is deterministic (`<asset qualifiedName>/<link name>`) and the bulk
+upsert matches an existing entity by (typeName, qualifiedName).
 """
 
 from __future__ import annotations
@@ -52,46 +55,54 @@ async def apply_atlan(ctx: Ctx, works: list[Work]) -> None:
     if not units:
         return
     total, done = len(units), [0]
+    try:
+        links = await find_links(ctx.clients.atlan, _link_creates(units), ctx.config.atlan.page_size)
+    except ApiError as exc:
+        _fail(ctx, units, f"looking up the Links to create failed: {error_text(exc)}")
+        return
 
     async def run(chunk: list[Unit]) -> None:
         async with ctx.gate:
-            await _Chunk(ctx, chunk).run()
+            await _Chunk(ctx, chunk, links).run()
         done[0] += len(chunk)
         ctx.progress("atlan", done[0], total)
 
     await asyncio.gather(*(run(c) for c in chunks_of(units, ctx.config.atlan.batch_size)))
 
 
+def _link_creates(units: list[Unit]) -> list[str]:
+    return [u.works[0].change.target["link_qualified_name"] for u in units if u.kind == "link" and not u.guid]
+
+
+def _fail(ctx: Ctx, units: list[Unit], why: str) -> None:
+    for u in units:
+        for w in u.works:
+            w.settle(Outcome.FAILED, why)
+    ctx.journal.record(w for u in units for w in u.works)
+
+
 class _Chunk:
-    def __init__(self, ctx: Ctx, units: list[Unit]):
-        self.ctx, self.units, self.atlan = ctx, units, ctx.clients.atlan
+    def __init__(self, ctx: Ctx, units: list[Unit], links: dict[str, Any]):
+        self.ctx, self.units, self.atlan, self.links = ctx, units, ctx.clients.atlan, links
 
     async def run(self) -> None:
         try:
-            entities, links = await self._read(self.units)
+            entities = await self._read(self.units)
         except ApiError as exc:
-            self._fail_all(f"re-reading the targets failed: {error_text(exc)}")
+            _fail(self.ctx, self.units, f"re-reading the targets failed: {error_text(exc)}")
             return
-        todo = self._decide(entities, links)
+        todo = self._decide(entities, self.links)
         self.ctx.journal.record(w for u in self.units for w in u.works if not w.open)
         written = await self._write(todo, entities)
         if written:
             await self._verify(written)
 
-    def _fail_all(self, why: str) -> None:
-        for u in self.units:
-            for w in u.works:
-                w.settle(Outcome.FAILED, why)
-        self.ctx.journal.record(w for u in self.units for w in u.works)
-
     # ---- reading
 
-    async def _read(self, units: list[Unit]) -> tuple[dict[str, Any], dict[str, Any]]:
+    async def _read(self, units: list[Unit]) -> dict[str, Any]:
         guids = [u.guid for u in units if u.kind != "link" or u.guid]
         guids += [u.works[0].change.target["guid"] for u in units if u.kind == "link"]
-        qns = [u.works[0].change.target["link_qualified_name"] for u in units if u.kind == "link" and not u.guid]
-        entities, links = await asyncio.gather(get_entities(self.atlan, guids), find_links(self.atlan, qns))
-        return entities, links
+        return await get_entities(self.atlan, guids)
 
     def _decide(self, entities: dict[str, Any], links: dict[str, Any]) -> list[Unit]:
         todo = []
@@ -203,17 +214,25 @@ async def _get_some(atlan: Any, guids: list[str], out: dict[str, Any]) -> None:
         await _get_some(atlan, guids[half:], out)
 
 
-async def find_links(atlan: Any, qns: list[str]) -> dict[str, Any]:
-    """ACTIVE Links by qualifiedName (an index search per `READ_LIMIT` names)."""
+async def find_links(atlan: Any, qns: list[str], per_search: int = 300) -> dict[str, Any]:
+    """ACTIVE Links by qualifiedName: an index search per `per_search` names, concurrently.
+
+    With `per_search` at most the search page size, each search is answered in one page.
+    """
     out: dict[str, Any] = {}
-    for i in range(0, len(qns), READ_LIMIT):
+    unique = list(dict.fromkeys(qns))
+    per = max(1, per_search)
+
+    async def one(part: list[str]) -> None:
         query = {"bool": {"filter": [
             {"term": {"__typeName.keyword": {"value": "Link"}}},
-            {"terms": {"qualifiedName": qns[i:i + READ_LIMIT]}},
+            {"terms": {"qualifiedName": part}},
             {"term": {"__state": {"value": "ACTIVE"}}},
         ]}}
         async for hit in atlan.search(query, attributes=["name", "qualifiedName", "link"]):
             qn = (hit.get("attributes") or {}).get("qualifiedName")
             if qn:
                 out[qn] = hit
+
+    await asyncio.gather(*(one(unique[i:i + per]) for i in range(0, len(unique), per)))
     return out
