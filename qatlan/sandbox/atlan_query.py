@@ -6,16 +6,17 @@ Index fields map to stored entities as in reference §2.2 (`__typeName.keyword`,
 `__propagatedTraitNames`, `__classificationNames`, `<setHash>.<attrHash>` = custom metadata,
 any other name = that attribute; a `.keyword` suffix means the same field). Clauses: bool
 (filter/must/should/must_not, minimum_should_match), term, terms, prefix, range, exists,
-match_all, match_none; anything else is a 400.
+match_all, match_none; anything else is a 400. The keyword form of values (`atlan_index.keyword`)
+is shared with the index that narrows a search (`atlan_index`).
 """
 
 from __future__ import annotations
 
-import json
 import operator
 from collections.abc import Callable
 from typing import Any
 
+from qatlan.sandbox.atlan_index import keyword as _norm  # one keyword form for queries and the index
 from qatlan.sandbox.atlan_store import AtlasApiError
 
 __all__ = [
@@ -139,19 +140,6 @@ def _any_value(raw: RawGetter, test: Callable[[Any], bool]) -> Predicate:
         return test(value)
 
     return pred
-
-
-def _norm(value: Any) -> str:
-    """Keyword form of a value, so that 5, 5.0 and "5" match as Elasticsearch matches them."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    return json.dumps(value, sort_keys=True)
 
 
 # ---- query compilation -------------------------------------------------------------------

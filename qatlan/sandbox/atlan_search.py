@@ -1,11 +1,18 @@
 """The index-search DSL of the sandbox Atlan (reference §2): compile, filter, sort, page.
 
 A query is compiled once into a predicate over stored entities (`atlan_query`: field names
-of §2.2 and the supported clauses). The filtered and sorted
-guid list is cached per (query, sort, persona scope, store version), so paging through a
-large world only slices it. Range filters on `__timestamp` / `__modificationTimestamp` at the
-top of a `bool` are applied after the cache (pyatlan's timestamp paging changes only them),
-by bisection when the list is sorted on that field.
+of §2.2 and the supported clauses). The clauses every hit must match are first looked up in
+the store's index (`atlan_index`: `term`/`terms` on `__guid`, `__typeName`, `qualifiedName`,
+`connectionQualifiedName`; numeric timestamp ranges), and the predicate and the persona's read
+filter run only on the smallest candidate set, taken in store order; the hits are then sorted.
+The index narrows, it never decides: answers are those of a scan of every entity.
+
+The filtered and sorted guid list is cached per (query, sort, persona scope, store version), so
+paging through a large world only slices it. Range filters on `__timestamp` /
+`__modificationTimestamp` at the top of a `bool` are applied after the cache (pyatlan's
+timestamp paging changes only them), by bisection when the list is sorted on that field. When
+such a range selects far fewer entities than the rest of the query (changes since a recent
+time), its candidates come from the timestamp index and the result is cached with the range.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from qatlan.sandbox.atlan_index import plan
 from qatlan.sandbox.atlan_query import (
     SUPERTYPES,
     always,
@@ -277,11 +285,18 @@ def _apply_ranges(store: AtlanStore, guids: list[str], residual: list, sort: lis
     return [g for g in guids if all(in_range(ents[g][attr], bounds) for _, attr, bounds in residual)]
 
 
-def _filter_sorted(store: AtlanStore, persona: dict[str, Any], query: dict[str, Any], sort: list[SortKey]) -> list[str]:
+def _filter_sorted(
+    store: AtlanStore, persona: dict[str, Any], query: dict[str, Any], sort: list[SortKey],
+    candidates: list[str] | None = None, ranges: list | tuple = (),
+) -> list[str]:
+    """Guids matching `query` (and `ranges`) that the persona reads, sorted; only `candidates`
+    (in store order) are tested when given."""
     pred, readable = compile_query(query), store.read_filter(persona)
     ents = store.entities
     with gc_paused():
-        if pred is always and readable is None:
+        if candidates is not None:
+            guids = [g for g in candidates if _passes(ents[g], pred, readable, ranges)]
+        elif pred is always and readable is None:
             guids = list(ents)
         elif readable is None:
             guids = [g for g, e in ents.items() if pred(e)]
@@ -292,19 +307,38 @@ def _filter_sorted(store: AtlanStore, persona: dict[str, Any], query: dict[str, 
     return guids
 
 
+def _passes(e: Entity, pred: Callable[[Entity], bool], readable: Callable[[Entity], bool] | None, ranges: Any) -> bool:
+    if readable is not None and not readable(e):
+        return False
+    return pred(e) and all(in_range(e[attr], bounds) for _, attr, bounds in ranges)
+
+
+def _matching(store: AtlanStore, persona: dict[str, Any], req: SearchRequest) -> list[str]:
+    """The sorted guids of every hit, from the cache when the store has not changed."""
+    base, residual = _split_timestamp_ranges(req.query)
+    head = (_canon(base), _canon(req.sort_raw), tuple(sorted(persona.get("read") or [])))
+    cache = _cache_for(store)
+    whole_key = (*head, store.version)
+    guids = cache.get(whole_key)
+    if guids is not None:
+        return _apply_ranges(store, guids, residual, req.sort) if residual else guids
+    ranged_key = (*head, _canon(residual), store.version)
+    if residual and (guids := cache.get(ranged_key)) is not None:
+        return guids
+    found = plan(store.index, store.entities, base, residual)
+    if found.ranged:
+        guids = _filter_sorted(store, persona, base, req.sort, found.guids, residual)
+        cache.put(ranged_key, guids)
+        return guids
+    guids = _filter_sorted(store, persona, base, req.sort, found.guids)
+    cache.put(whole_key, guids)
+    return _apply_ranges(store, guids, residual, req.sort) if residual else guids
+
+
 def search(store: AtlanStore, persona: dict[str, Any], body: Any) -> tuple[SearchRequest, list[Entity], int]:
     """Run an indexsearch body for a persona: (parsed request, the page's entities, approximateCount)."""
     req = parse_request(body, store.max_result_window)
-    base, residual = _split_timestamp_ranges(req.query)
-    scope = tuple(sorted(persona.get("read") or []))
-    key = (_canon(base), _canon(req.sort_raw), scope, store.version)
-    cache = _cache_for(store)
-    guids = cache.get(key)
-    if guids is None:
-        guids = _filter_sorted(store, persona, base, req.sort)
-        cache.put(key, guids)
-    if residual:
-        guids = _apply_ranges(store, guids, residual, req.sort)
+    guids = _matching(store, persona, req)
     page = guids[req.start: req.start + req.size]
     return req, [store.entities[g] for g in page], total_hits(len(guids), req.track_total_hits)
 

@@ -3,6 +3,7 @@
 `AtlanStore` holds what the metastore stores (docs/world-format.md, `atlan` part). The API app
 (`atlan_app`) reads and writes it; `export()` gives the same shape back, with every change.
 `version` is bumped on every mutation so that search results can be cached per version.
+`put` / `remove` also keep `index` (`atlan_index.EntityIndex`), which narrows index searches.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from qatlan.errors import WorldError
+from qatlan.sandbox.atlan_index import EntityIndex
 
 __all__ = [
     "CLASSIFICATION_FLAGS",
@@ -137,6 +139,7 @@ class AtlanStore:
         self.entities: dict[str, dict[str, Any]] = {}
         self._by_key: dict[tuple[str, str], str] = {}
         self._links: dict[str, list[str]] = {}
+        self.index = EntityIndex()
         now = self.now_ms()
         with gc_paused():
             for i, raw in enumerate(doc_atlan.get("entities") or []):
@@ -191,7 +194,8 @@ class AtlanStore:
                 return attrs.get("qualifiedName")
             ref = attrs.get("asset")
             if not (isinstance(ref, dict) and ref.get("guid")):
-                return attrs.get("connectionQualifiedName")
+                value = attrs.get("connectionQualifiedName")
+                return value if isinstance(value, str) else None  # a list names no connection
             ent = lookup(ref["guid"])
             if ent is None:
                 return None
@@ -244,6 +248,7 @@ class AtlanStore:
         if old is not None:
             self._unindex(old)
         self.entities[guid] = ent
+        self.index.replace(old, ent)
         self._by_key[key] = guid
         asset = self._link_asset(ent)
         if asset:
@@ -252,6 +257,7 @@ class AtlanStore:
     def remove(self, guid: str) -> dict[str, Any]:
         ent = self.entities.pop(guid)
         self._unindex(ent)
+        self.index.remove(ent)
         return ent
 
     def _unindex(self, ent: dict[str, Any]) -> None:
