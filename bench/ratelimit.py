@@ -4,7 +4,7 @@ The sandbox's Atlan limit and qatlan's own `[atlan] requests_per_minute` are bot
 `LIMIT`. The S world is refreshed and planned (unmeasured), then its first apply runs while
 a thread samples the Atlan request count every second. With the default batch size the S
 apply makes fewer Atlan requests than one minute's budget, which says nothing about the
-sustained rate (any limiter lets a first minute's worth through), so this run uses
+sustained rate (a limiter that allows a burst passes a short run at once), so this run uses
 `[atlan] batch_size = BATCH_SIZE`: about three minutes' budget, from the same plan. The sustained
 rate is the apply's Atlan requests divided by the time between its first and last Atlan
 request; the busiest 60-second window is reported too.

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import random
 import time
 
 import httpx
 import pytest
 import respx
-from aiolimiter import AsyncLimiter
 
-from qatlan.clients import HttpClient
+from qatlan.clients import HttpClient, gather
+from qatlan.clients._http import SLACK
 from qatlan.errors import (
     ApiConnectionError,
     ApiError,
@@ -41,10 +42,13 @@ def anyio_backend():
 
 
 class Sleeps(list):
-    """A fake `sleep` that records how long it was asked to wait."""
+    """A fake `sleep` that records how long it was asked to wait, and a clock it moves."""
 
     async def __call__(self, seconds: float) -> None:
         self.append(seconds)
+
+    def clock(self) -> float:
+        return NOW + sum(self)
 
 
 @pytest.fixture
@@ -55,7 +59,7 @@ def sleeps():
 def make(sleeps: Sleeps, service: str = "atlan", **kwargs) -> HttpClient:
     base = ATLAN if service == "atlan" else QUALYTICS
     kwargs.setdefault("max_retries", 5)
-    return HttpClient(service, base, TOKEN, sleep=sleeps, jitter=lambda: 1.0, clock=lambda: NOW, **kwargs)
+    return HttpClient(service, base, TOKEN, sleep=sleeps, jitter=lambda: 1.0, clock=sleeps.clock, **kwargs)
 
 
 def fail_then_ok(failure, failures: int):
@@ -202,20 +206,86 @@ async def test_read_timeout_on_post_is_not_retried_but_connect_error_is(sleeps):
 # --------------------------------------------------------------------------- rate limit, concurrency
 
 
-def test_requests_per_minute_paces_requests_instead_of_bursting_a_minutes_budget():
-    # a server counting over a sliding minute answers 429 to a burst of a whole minute's
-    # budget, so the client releases at most about one second's worth at once
-    limited = HttpClient("atlan", ATLAN, TOKEN, requests_per_minute=1200)  # 20 per second
-    unlimited = HttpClient("atlan", ATLAN, TOKEN, requests_per_minute=0)
-    assert unlimited._limiter is None
+class FakeTime:
+    """A clock that `sleep` moves forward: waiting takes no real time."""
 
-    async def take(n: int) -> float:
-        start = time.monotonic()
-        for _ in range(n):
-            await limited._limiter.acquire()
-        return time.monotonic() - start
+    def __init__(self, start: float = 1000.0):
+        self.now = start
 
-    assert asyncio.run(take(60)) >= 1.5  # 20 at once, then 40 more at 20 per second
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        deadline = self.now + seconds
+        await asyncio.sleep(0)
+        self.now = max(self.now, deadline)
+
+
+def busiest_window(arrivals: list[float], window: float) -> int:
+    """The most arrivals in any (t - window, t]: what a sliding-window server counts."""
+    arrivals, best, low = sorted(arrivals), 0, 0
+    for high, t in enumerate(arrivals):
+        while arrivals[low] <= t - window:
+            low += 1
+        best = max(best, high - low + 1)
+    return best
+
+
+async def arrival_times(requests_per_minute: int, n: int, concurrency: int = 8) -> list[float]:
+    """When `n` concurrent requests of a client with this limit reach the server (real time)."""
+    arrivals: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        arrivals.append(time.monotonic())
+        return httpx.Response(200, json={})
+
+    async with HttpClient("atlan", ATLAN, TOKEN, concurrency=concurrency, requests_per_minute=requests_per_minute,
+                          transport=httpx.MockTransport(handler)) as http:
+        await gather(*(http.request("GET", "/api/x") for _ in range(n)))
+    return arrivals
+
+
+def test_zero_requests_per_minute_means_no_client_side_limit():
+    assert HttpClient("atlan", ATLAN, TOKEN, requests_per_minute=0)._limiter is None
+
+
+async def test_requests_are_evenly_spaced_and_never_sent_in_a_burst():
+    # a bucket holding a second's worth would send the first 20 at once and let 20 more than
+    # the limit through in a minute; a server counting over a sliding minute answers 429 to those
+    rpm = 1200
+    turn = (60 + SLACK) / rpm
+    arrivals = await arrival_times(rpm, 25)
+    # only lateness can shrink a gap, and it is never near a whole turn here
+    assert busiest_window(arrivals, 5 * turn) <= 6
+    assert arrivals[-1] - arrivals[0] >= 24 * turn * 0.95
+
+
+def test_a_limit_of_n_lets_at_most_n_requests_reach_a_sliding_window_server_in_any_minute():
+    # evenly spaced turns, each request late by up to SLACK: the worst case a server sees
+    rpm = 2400
+    turn = (60 + SLACK) / rpm
+    rng = random.Random(7)
+    turns = [i * turn for i in range(3 * rpm)]
+    for late in ([rng.uniform(0, SLACK) for _ in turns],
+                 [0.999 * SLACK if i < rpm // 2 else 0.0 for i in range(len(turns))]):
+        assert busiest_window([t + d for t, d in zip(turns, late)], 60.0) <= rpm
+    assert (len(turns) - 1) / turns[-1] * 60 >= 0.95 * rpm  # and uses over 95% of the limit
+
+
+async def test_a_429_holds_the_clients_later_requests_for_its_retry_after():
+    clock = FakeTime()
+    sent: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(clock.now)
+        if len(sent) == 1:
+            return httpx.Response(429, headers={"Retry-After": "10"}, json={})
+        return httpx.Response(200, json={})
+
+    async with HttpClient("atlan", ATLAN, TOKEN, concurrency=1, sleep=clock.sleep, clock=clock,
+                          transport=httpx.MockTransport(handler)) as http:
+        await gather(*(http.request("GET", "/api/x") for _ in range(4)))
+    assert len(sent) == 5 and all(t >= sent[0] + 10 for t in sent[1:])
 
 
 class CountingLimiter:
@@ -236,17 +306,6 @@ async def test_rate_limiter_applies_to_every_attempt_including_retries(sleeps):
         async with make(sleeps, limiter=limiter) as http:
             await http.request("GET", "/api/x")
     assert limiter.acquired == 3
-
-
-async def test_rate_limiter_spaces_requests(sleeps):
-    # 2 requests per 0.2 s: 6 requests need at least 0.4 s of leaking after the first 2
-    with respx.mock(base_url=ATLAN, assert_all_called=True) as router:
-        router.get("/api/x").respond(200, json={})
-        async with make(sleeps, limiter=AsyncLimiter(2, 0.2)) as http:
-            started = time.monotonic()
-            await asyncio.gather(*(http.request("GET", "/api/x") for _ in range(6)))
-            elapsed = time.monotonic() - started
-    assert elapsed >= 0.35
 
 
 async def test_concurrency_is_bounded(sleeps):
