@@ -26,9 +26,11 @@ the object (guid, type, ids, hashed names); it is excluded from equality but rou
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import partial
+from operator import itemgetter
 from typing import Any
 
 from qatlan.errors import PlanFileError
@@ -39,7 +41,9 @@ __all__ = [
     "Action",
     "Change",
     "Conflict",
+    "LazyList",
     "Plan",
+    "iter_json",
     "own",
     "parse_address",
 ]
@@ -144,6 +148,15 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON form (deterministic key order; `summary` is derived)."""
+        return self._dict(lambda items, convert: [convert(x) for x in items], Change.to_dict)
+
+    def json_parts(self) -> dict[str, Any]:
+        """`to_dict()` with its lists as `LazyList`s, for `iter_json`: the same JSON text,
+        without a dict copy of every change held at once."""
+        return self._dict(LazyList, _change_json)
+
+    def _dict(self, listed: Callable[[Sequence[Any], Callable[[Any], Any]], Any],
+              change: Callable[[Change], Any]) -> dict[str, Any]:
         return {
             "format_version": self.format_version,
             "created_at": self.created_at,
@@ -152,11 +165,11 @@ class Plan:
             "settings": dict(self.settings),
             "summary": {**self.counts(), "unchanged": self.unchanged,
                         "conflicts": len(self.conflicts), "skipped": len(self.skipped)},
-            "changes": [c.to_dict() for c in self.changes],
+            "changes": listed(self.changes, change),
             "unchanged": self.unchanged,
-            "conflicts": [c.to_dict() for c in self.conflicts],
-            "skipped": [s.to_dict() for s in self.skipped],
-            "definitions_needed": [c.to_dict() for c in self.definitions_needed],
+            "conflicts": listed(self.conflicts, Conflict.to_dict),
+            "skipped": listed(self.skipped, Skip.to_dict),
+            "definitions_needed": listed(self.definitions_needed, change),
         }
 
     @classmethod
@@ -185,6 +198,79 @@ class Plan:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+# --------------------------------------------------------------------------- streamed JSON
+
+
+def _change_json(change: Change) -> dict[str, Any]:
+    """`change.to_dict()` for encoding only: the target dict is not copied."""
+    target = change.target
+    return {
+        "address": change.address,
+        "action": change.action.value,
+        "before": change.before,
+        "after": change.after,
+        "reason": change.reason,
+        "target": target if type(target) is dict else dict(target),
+    }
+
+
+class LazyList:
+    """A list `iter_json` encodes as `[convert(item), ...]`, converting one chunk at a time."""
+
+    __slots__ = ("convert", "items")
+
+    def __init__(self, items: Sequence[Any], convert: Callable[[Any], Any]):
+        self.items = items
+        self.convert = convert
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def iter_json(value: Any, *, sort_keys: bool = False,
+              separators: tuple[str, str] = (", ", ": "), ensure_ascii: bool = True,
+              chunk_size: int = 100) -> Iterator[str]:
+    """The text of `json.dumps(value, ...)` in pieces; joined, they are exactly that text.
+
+    Dicts with string keys are walked key by key; a `LazyList`, or a list longer than
+    `chunk_size`, is encoded `chunk_size` items at a time, so neither the whole text nor a
+    converted copy of every item is held at once. Everything else goes to `json.dumps`.
+    """
+    dumps = partial(json.dumps, sort_keys=sort_keys, separators=separators,
+                    ensure_ascii=ensure_ascii)
+    return _walk(value, dumps, separators, sort_keys, max(1, chunk_size))
+
+
+def _walk(value: Any, dumps: Callable[[Any], str], separators: tuple[str, str],
+          sort_keys: bool, size: int) -> Iterator[str]:
+    kind = type(value)
+    if kind is dict and value and all(type(k) is str for k in value):
+        items = sorted(value.items(), key=itemgetter(0)) if sort_keys else value.items()
+        opening = "{"
+        for key, item in items:
+            yield opening + dumps(key) + separators[1]
+            yield from _walk(item, dumps, separators, sort_keys, size)
+            opening = separators[0]
+        yield "}"
+    elif kind is LazyList or (kind is list and len(value) > size):
+        yield from _walk_list(value, dumps, separators[0], size)
+    else:
+        yield dumps(value)
+
+
+def _walk_list(value: Any, dumps: Callable[[Any], str], separator: str,
+               size: int) -> Iterator[str]:
+    items, convert = (value.items, value.convert) if type(value) is LazyList else (value, None)
+    opening = "["
+    for start in range(0, len(items), size):
+        chunk = items[start:start + size]
+        if convert is not None:
+            chunk = [convert(x) for x in chunk]
+        yield opening + dumps(chunk)[1:-1]
+        opening = separator
+    yield "]" if opening != "[" else "[]"
 
 
 def parse_address(address: str) -> tuple[str, str]:

@@ -15,11 +15,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from qatlan import __version__
 from qatlan.errors import PlanFileError
-from qatlan.plan import Plan
+from qatlan.plan import Plan, iter_json
 from qatlan.planning import plan_checksum
 
 __all__ = ["PLAN_FILE_VERSION", "read_plan_file", "write_plan_file"]
@@ -28,14 +28,16 @@ __all__ = ["PLAN_FILE_VERSION", "read_plan_file", "write_plan_file"]
 PLAN_FILE_VERSION = 1
 
 
-def write_plan_file(plan: Plan, path: str | os.PathLike[str]) -> Path:
-    """Write `plan` to `path` atomically (temp file in the same folder, then rename)."""
+def write_plan_file(plan: Plan, path: str | os.PathLike[str], *,
+                    checksum: str | None = None) -> Path:
+    """Write `plan` to `path` atomically (temp file in the same folder, then rename).
+
+    The JSON is written piece by piece (never held whole). `checksum` is
+    `plan_checksum(plan)` when the caller already has it (`make_stored_plan` returns it).
+    """
     path = Path(path)
-    data = plan.to_dict()
     doc = {"format_version": PLAN_FILE_VERSION, "qatlan_version": __version__,
-           "checksum": plan_checksum(data), "plan": data}
-    # keys in the plan's own order (the checksum sorts them; readers need not)
-    text = json.dumps(doc, separators=(",", ":")) + "\n"
+           "checksum": checksum or plan_checksum(plan), "plan": plan.json_parts()}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -43,7 +45,7 @@ def write_plan_file(plan: Plan, path: str | os.PathLike[str]) -> Path:
         raise PlanFileError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fp:
-            fp.write(text)
+            _write_json(fp, doc)
             fp.flush()
             os.fsync(fp.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
@@ -51,7 +53,18 @@ def write_plan_file(plan: Plan, path: str | os.PathLike[str]) -> Path:
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise PlanFileError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
+
+
+def _write_json(fp: TextIO, doc: dict[str, Any]) -> None:
+    # keys in the plan's own order (the checksum sorts them; readers need not)
+    write = fp.write
+    for piece in iter_json(doc, separators=(",", ":")):
+        write(piece)
+    write("\n")
 
 
 def _umask() -> int:

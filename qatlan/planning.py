@@ -8,7 +8,8 @@
         plan = make_plan(load_config("qatlan.toml"), state, PlanOptions(pull_only=True))
 
 `make_plan` refreshes (unless `refresh=False`), matches, plans with the pure planner, applies
-the mass-removal rule, stores the plan in the state's `plans` table and records a `plan` run.
+the mass-removal rule, stores the plan in the state's `plans` table and records a `plan` run
+(`make_stored_plan` also returns the stored plan's checksum, so callers need not compute it).
 `check_not_stale` is the Terraform-style lineage/serial check a saved plan must pass before
 apply. The CLI (`qatlan plan`, `qatlan match`) is a thin shell over these functions.
 """
@@ -20,7 +21,7 @@ import json
 import re
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -29,7 +30,7 @@ from qatlan.config import Config
 from qatlan.errors import ConfigError, StaleStateError, StateError
 from qatlan.matching import MappingRule, MatchResult, match, resolve_domains
 from qatlan.model import Snapshot
-from qatlan.plan import Plan
+from qatlan.plan import Plan, iter_json
 from qatlan.planner import PlanSettings, check_removals, owned_item_count, plan
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "check_not_stale",
     "check_patterns",
     "make_plan",
+    "make_stored_plan",
     "match_report",
     "plan_checksum",
     "rules_from",
@@ -159,22 +161,36 @@ def make_plan(config: Config, state: Any, options: PlanOptions = PlanOptions(), 
     `error` with the message when anything fails, including a refused mass removal).
     `transports` (`atlan_transport`, `qualytics_transport`) are test seams for the refresh.
     """
+    return make_stored_plan(config, state, options, now=now, progress=progress, **transports)[0]
+
+
+def make_stored_plan(config: Config, state: Any, options: PlanOptions = PlanOptions(), *,
+                     now: Callable[[], float] = time.time, progress: ProgressFn | None = None,
+                     **transports: Any) -> tuple[Plan, str]:
+    """`make_plan`, returning `(plan, plan_checksum(plan))` (the checksum comes from storing)."""
     settings = settings_from(config, options)
     run_id = state.start_run("plan")
     try:
-        snapshot_id, snapshot = _snapshot(config, state, options, now, progress, transports)
         owned = state.owned()
-        base = {"lineage": state.lineage, "serial": state.serial, "snapshot_id": snapshot_id}
-        result = plan(snapshot, settings, rules=rules_from(config), owned=owned, base=base,
-                      created_at=_iso(now()))
+        result = _plan(config, state, options, settings, owned, now, progress, transports)
         check_removals(result, owned_item_count(owned), settings)
-        store_plan(state, result, run_id)
+        checksum = store_plan(state, result, run_id)
     except BaseException as exc:
         outcome = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
         state.finish_run(run_id, outcome, message=(str(exc) or type(exc).__name__)[:2000])
         raise
     state.finish_run(run_id, "ok", counts=_summary(result))
-    return result
+    return result, checksum
+
+
+def _plan(config: Config, state: Any, options: PlanOptions, settings: PlanSettings,
+          owned: Mapping[str, Any], now: Callable[[], float], progress: ProgressFn | None,
+          transports: Mapping[str, Any]) -> Plan:
+    # the snapshot is freed when this returns, before the plan is serialised and stored
+    snapshot_id, snapshot = _snapshot(config, state, options, now, progress, transports)
+    base = {"lineage": state.lineage, "serial": state.serial, "snapshot_id": snapshot_id}
+    return plan(snapshot, settings, rules=rules_from(config), owned=owned, base=base,
+                created_at=_iso(now()))
 
 
 def match_report(config: Config, state: Any, options: PlanOptions = PlanOptions(), *,
@@ -191,8 +207,11 @@ def match_report(config: Config, state: Any, options: PlanOptions = PlanOptions(
 # --------------------------------------------------------------------------- identity and storage
 
 
-def _canonical(data: Mapping[str, Any]) -> bytes:
-    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+def _canonical(data: Plan | Mapping[str, Any]) -> Iterator[bytes]:
+    """The canonical JSON (sorted keys, no spaces) of a plan or plan dict, in pieces."""
+    parts = data.json_parts() if isinstance(data, Plan) else data
+    for text in iter_json(parts, sort_keys=True, separators=(",", ":")):
+        yield text.encode()
 
 
 def plan_checksum(plan: Plan | Mapping[str, Any]) -> str:
@@ -200,9 +219,12 @@ def plan_checksum(plan: Plan | Mapping[str, Any]) -> str:
 
     Everything in the plan counts, `created_at` and each change's `target` included, so two
     plans made at different times are different plans. A mapping is taken as a plan dict.
+    The JSON is hashed piece by piece; it is never held whole.
     """
-    data = plan.to_dict() if isinstance(plan, Plan) else plan
-    return hashlib.sha256(_canonical(data)).hexdigest()
+    digest = hashlib.sha256()
+    for piece in _canonical(plan):
+        digest.update(piece)
+    return digest.hexdigest()
 
 
 def _summary(p: Plan) -> dict[str, int]:
@@ -211,9 +233,17 @@ def _summary(p: Plan) -> dict[str, int]:
 
 
 def store_plan(state: Any, p: Plan, run_id: int | None = None) -> str:
-    """Insert `p` into the `plans` table (zlib-compressed JSON body); returns its checksum."""
-    body = _canonical(p.to_dict())
-    checksum = hashlib.sha256(body).hexdigest()
+    """Insert `p` into the `plans` table (zlib-compressed JSON body); returns its checksum.
+
+    The canonical JSON is hashed and compressed piece by piece: only the compressed body
+    (about a tenth of the JSON) is held whole.
+    """
+    digest, packer, packed = hashlib.sha256(), zlib.compressobj(_ZLIB_LEVEL), []
+    for piece in _canonical(p):
+        digest.update(piece)
+        packed.append(packer.compress(piece))
+    packed.append(packer.flush())
+    checksum = digest.hexdigest()
     row = {
         "created_at": p.created_at or _iso(time.time()),
         "run_id": run_id,
@@ -222,8 +252,9 @@ def store_plan(state: Any, p: Plan, run_id: int | None = None) -> str:
         "serial": p.base.get("serial", 0),
         "checksum": checksum,
         "summary": json.dumps(_summary(p)),
-        "body": zlib.compress(body, _ZLIB_LEVEL),
+        "body": b"".join(packed),
     }
+    del packed
     with state.transaction():
         state.db["plans"].insert(row)
     return checksum

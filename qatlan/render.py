@@ -2,7 +2,9 @@
 
     human(plan, color=False)       Terraform-style text grouped by asset, ending with
                                    "Plan: A to add, C to change, D to destroy."
+    human_pieces(plan, color=False)  the same text in pieces, split at line ends
     json(plan)                     the documented, versioned dict (docs/plan-format.md)
+    json_pieces(plan)              `json.dumps(json(plan), ensure_ascii=False)` in pieces
     markdown(plan, limit=65536)    a pull-request comment that never exceeds `limit` characters
     match_report(result, snapshot) the `qatlan match` text: counts per level and reason, names
     match_json(result)             the same as a dict
@@ -12,25 +14,32 @@ Only the CLI writes these to a stream. The code lives in `qatlan/_render/`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from qatlan import __version__
 from qatlan.matching import MatchResult
 from qatlan.model import Snapshot
-from qatlan.plan import Plan
+from qatlan.plan import Plan, iter_json
 
-from qatlan._render.human import render_human
+from qatlan._render.human import iter_human, render_human
 from qatlan._render.lines import change_lines, fmt
 from qatlan._render.markdown import GITHUB_LIMIT, render_markdown
 from qatlan._render.match import render_match_json, render_match_report
 
-__all__ = ["GITHUB_LIMIT", "change_lines", "fmt", "human", "json", "markdown", "match_json",
-           "match_report"]
+__all__ = ["GITHUB_LIMIT", "change_lines", "fmt", "human", "human_pieces", "json", "json_pieces",
+           "markdown", "match_json", "match_report"]
 
 
 def human(plan: Plan, *, color: bool = False) -> str:
     """The plan for a terminal; ANSI colours only when `color` (the CLI passes isatty)."""
     return render_human(plan, color=color)
+
+
+def human_pieces(plan: Plan, *, color: bool = False) -> Iterator[str]:
+    """`human(plan, color=color)` in pieces that start and end at line ends (joined, the
+    same text), so a large plan is written without holding its whole text."""
+    return iter_human(plan, color=color)
 
 
 def json(plan: Plan) -> dict[str, Any]:  # noqa: A001 - the name users expect (`--json`)
@@ -43,6 +52,19 @@ def json(plan: Plan) -> dict[str, Any]:  # noqa: A001 - the name users expect (`
                            "qatlan_version": __version__, "checksum": checksum}
     out.update(data)
     return out
+
+
+def json_pieces(plan: Plan, *, checksum: str | None = None) -> Iterator[str]:
+    """`json.dumps(json(plan), ensure_ascii=False)` in pieces (joined, exactly that text),
+    without a dict copy of every change; `checksum` is `plan_checksum(plan)` if known."""
+    from qatlan.planning import plan_checksum
+
+    parts = plan.json_parts()
+    out: dict[str, Any] = {"format_version": parts.pop("format_version"),
+                           "qatlan_version": __version__,
+                           "checksum": checksum or plan_checksum(plan)}
+    out.update(parts)
+    return iter_json(out, ensure_ascii=False)
 
 
 def markdown(plan: Plan, *, limit: int = GITHUB_LIMIT) -> str:

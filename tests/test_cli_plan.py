@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sqlite3
+import zlib
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from conftest import TOKENS_ENV, make_sandbox, sandbox_config_doc
-from qatlan import render
+from qatlan import __version__, render
 from qatlan._cli import plan_cmds
 from qatlan.planfile import read_plan_file
 
@@ -144,6 +147,34 @@ def test_out_then_show_gives_the_same_plan_as_json_and_as_text(cfg, tmp_path):
     assert human.stdout.startswith(text.rstrip("\n"))
     cut = render.markdown(read_plan_file(saved), limit=900)
     assert len(cut) <= 900 and "more changes not shown" in cut
+
+
+def _canonical(plan) -> bytes:
+    return json.dumps(plan.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+
+
+def test_plan_prints_saves_and_stores_exactly_what_one_json_dumps_gives(cfg, tmp_path):
+    saved = tmp_path / "plan.json"
+    planned = invoke("plan", "-c", cfg, "--out", str(saved), "--json", "--create-definitions")
+    assert planned.exit_code == 0, planned.output
+    plan = read_plan_file(saved)
+    assert len(plan.changes) > 200  # more than one streamed piece
+    checksum = hashlib.sha256(_canonical(plan)).hexdigest()
+    doc = {"format_version": 1, "qatlan_version": __version__, "checksum": checksum,
+           "plan": plan.to_dict()}
+    assert saved.read_text() == json.dumps(doc, separators=(",", ":")) + "\n"
+    assert planned.stdout == json.dumps(render.json(plan), ensure_ascii=False) + "\n"
+    with sqlite3.connect(tmp_path / "state" / "qatlan.db") as db:
+        stored = db.execute("SELECT checksum, body FROM plans ORDER BY id DESC").fetchone()
+    assert stored[0] == checksum and zlib.decompress(stored[1]) == _canonical(plan)
+
+
+def test_plan_human_output_is_exactly_the_rendered_plan_then_the_saved_note(cfg, tmp_path):
+    saved = tmp_path / "plan.json"
+    human = invoke("plan", "-c", cfg, "--out", str(saved), "--create-definitions")
+    assert human.exit_code == 0, human.output
+    expected = render.human(read_plan_file(saved)) + "\n\n" + plan_cmds._saved_note(saved) + "\n"
+    assert human.stdout == expected
 
 
 def test_show_refuses_an_edited_plan_without_a_traceback(cfg, tmp_path):

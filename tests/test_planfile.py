@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from qatlan import __version__
 from qatlan.errors import PlanFileError
 from qatlan.matching import Skip
-from qatlan.plan import Action, Change, Conflict, Plan
+from qatlan.plan import Action, Change, Conflict, LazyList, Plan, iter_json
 from qatlan.planfile import PLAN_FILE_VERSION, read_plan_file, write_plan_file
 from qatlan.planning import plan_checksum
 
@@ -147,3 +152,93 @@ def test_writing_into_an_unwritable_place_is_a_plan_file_error(tmp_path):
     blocker.write_text("")
     with pytest.raises(PlanFileError, match="cannot write the plan"):
         write_plan_file(sample_plan(), Path(blocker) / "plan.json")
+
+
+# --------------------------------------------------------------------------- streamed writing
+
+
+def one_shot_text(plan: Plan) -> str:
+    """The plan file as one `json.dumps` of the whole document writes it (the definition)."""
+    data = plan.to_dict()
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    doc = {"format_version": PLAN_FILE_VERSION, "qatlan_version": __version__,
+           "checksum": hashlib.sha256(canonical).hexdigest(), "plan": data}
+    return json.dumps(doc, separators=(",", ":")) + "\n"
+
+
+def many_changes_plan(n: int = 250) -> Plan:
+    """More changes than one encoded piece holds, with values that JSON must escape."""
+    changes = []
+    for i in range(n):
+        qn = f"{QN}_{i:04d}"
+        changes.append(Change(
+            f"atlan:{qn}#cm:Qualytics", Action.CREATE, None,
+            {"Quality Score": i / 7, "Qualytics URL": f"https://q/ü/{i}",
+             "Last Scanned": 10**12 + i},
+            "ré\u2028son\t\"quoted\"" if i % 3 == 0 else None,
+            MappingProxyType({"guid": f"g{i}", "attributes": {"Quality Score": None},
+                              "needs": [i]}),
+        ))
+    base = sample_plan()
+    return Plan(changes=tuple(changes) + base.changes, unchanged=3, conflicts=base.conflicts * 120,
+                skipped=base.skipped, settings={"targets": ["*ü*"], "z": {}, "a": []},
+                base=base.base, created_at="2026-01-01T00:00:00Z",
+                definitions_needed=base.changes[:1])
+
+
+@pytest.mark.parametrize("plan", [sample_plan(), many_changes_plan(), Plan(changes=())],
+                         ids=["sample", "many", "empty"])
+def test_the_file_is_byte_for_byte_one_json_dumps_of_the_document(tmp_path, plan):
+    path = write_plan_file(plan, tmp_path / "plan.json")
+    assert path.read_bytes() == one_shot_text(plan).encode()
+
+
+def test_the_checksum_is_the_sha256_of_the_sorted_compact_json_of_the_plan_dict():
+    plan = many_changes_plan()
+    data = plan.to_dict()
+    expected = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
+    assert plan_checksum(plan) == plan_checksum(data) == expected.hexdigest()
+
+
+def test_a_given_checksum_is_written_as_is(tmp_path):
+    plan = many_changes_plan()
+    path = write_plan_file(plan, tmp_path / "plan.json", checksum=plan_checksum(plan))
+    assert path.read_text() == one_shot_text(plan)
+
+
+def test_a_plan_that_fails_half_way_through_writing_leaves_the_old_file_and_no_temp_file(tmp_path):
+    path = write_plan_file(sample_plan(), tmp_path / "plan.json")
+    before = path.read_bytes()
+    broken = Change(f"atlan:{QN}#link", Action.CREATE, None, {"url": object()})
+    plan = Plan(changes=many_changes_plan().changes + (broken,), created_at="x")
+    with pytest.raises(TypeError):
+        write_plan_file(plan, path, checksum="0" * 64)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: (st.lists(inner, max_size=6)
+                   | st.dictionaries(st.text(max_size=4), inner, max_size=5)),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values, chunk_size=st.integers(1, 4), sort_keys=st.booleans(),
+       ensure_ascii=st.booleans(), separators=st.sampled_from([(",", ":"), (", ", ": ")]))
+def test_streamed_json_joins_to_exactly_json_dumps(value, chunk_size, sort_keys, ensure_ascii,
+                                                   separators):
+    options = {"sort_keys": sort_keys, "ensure_ascii": ensure_ascii, "separators": separators}
+    pieces = iter_json(value, chunk_size=chunk_size, **options)
+    assert "".join(pieces) == json.dumps(value, **options)
+
+
+def test_lazy_lists_encode_like_the_list_of_their_converted_items():
+    items = tuple(range(7))
+    value = {"b": LazyList(items, lambda i: {"n": i, "s": "é" * i}), "a": LazyList((), str)}
+    expected = {"b": [{"n": i, "s": "é" * i} for i in items], "a": []}
+    for size in (1, 3, 7, 100):
+        text = "".join(iter_json(value, sort_keys=True, chunk_size=size))
+        assert text == json.dumps(expected, sort_keys=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
 from qatlan import render
+from qatlan._render.human import iter_human
 from qatlan.matching import DatastoreMatch, MatchResult, Skip
 from qatlan.model import QContainer, QDatastore, QField, Snapshot
 from qatlan.plan import Action, Change, Conflict, Plan
@@ -140,6 +142,79 @@ def test_a_200000_change_plan_renders_in_a_few_seconds_with_every_change():
     assert elapsed < 15, elapsed
 
 
+FULL_TEXT = "\n".join([
+    "qatlan will perform the following actions:",
+    "",
+    "  # atlan:typedef#cm:Qualytics will be created",
+    '    + custom metadata set "Qualytics" with 1 attributes',
+    '    +   attribute "Quality Score" (float)',
+    "",
+    f"  # atlan:{QN} will be updated",
+    '    - announcement: warning "Qualytics: 2 active anomalies"  # no active anomalies left',
+    '        message: "m"',
+    "    ~ cm:Qualytics.Quality Score: 81.2 → 82.0",
+    "    + cm:Qualytics.Active Checks: 4",
+    "    - cm:Qualytics.Coverage: 50.0",
+    '    + link: Qualytics "https://q/1"',
+    "    + tag:PII",
+    "",
+    "  # qualytics:Sales/orders will be updated",
+    "    + tag:Gold (external)",
+    "",
+    "Conflicts, left as they are (1 link_not_owned):",
+    f"  ! atlan:{QN}#link: someone else's Link",
+    "",
+    "Skipped (1 asset; `qatlan match` lists them with hints):",
+    "  containers: 1 ambiguous",
+    "",
+    "Note: the snapshot did not read completely, so this plan removes nothing (removals are "
+    "held back until a complete refresh).",
+    "",
+    "changes by kind              add    change    destroy",
+    "-------------------------  -----  --------  ---------",
+    "Atlan definitions              1         0          0",
+    "Atlan custom metadata          0         1          0",
+    "Atlan tags                     1         0          0",
+    "Atlan links                    1         0          0",
+    "Atlan announcements            0         0          1",
+    "Qualytics tags (external)      1         0          0",
+    "",
+    "3 items already in sync.",
+    "Plan: 4 to add, 1 to change, 1 to destroy.",
+    "1 asset skipped, 1 conflict.",
+])
+
+
+def full_plan() -> Plan:
+    return typical_plan(
+        unchanged=3, complete=False,
+        conflicts=(Conflict(f"atlan:{QN}#link", "link_not_owned", "someone else's Link"),),
+        skipped=(Skip("container", 4, "customers", "ambiguous", "candidates: A, a"),),
+    )
+
+
+def test_human_text_of_a_plan_with_every_section_is_exactly_as_documented():
+    assert render.human(full_plan()) == FULL_TEXT
+
+
+@pytest.mark.parametrize("batch", [1, 2, 7, 4096])
+@pytest.mark.parametrize("color", [False, True])
+def test_human_pieces_join_to_the_human_text_and_split_only_at_line_ends(batch, color):
+    plan = full_plan()
+    pieces = list(iter_human(plan, color=color, batch=batch))
+    assert "".join(pieces) == render.human(plan, color=color)
+    assert all(piece.startswith("\n") for piece in pieces[1:])
+    if not color:
+        assert "".join(pieces) == FULL_TEXT
+
+
+def test_human_pieces_of_a_large_plan_come_in_several_pieces_of_whole_lines():
+    plan = big_plan(20_000)
+    pieces = list(render.human_pieces(plan))
+    assert len(pieces) > 5 and all(piece.startswith("\n") for piece in pieces[1:])
+    assert "".join(pieces) == render.human(plan)
+
+
 # --------------------------------------------------------------------------- json
 
 
@@ -152,6 +227,15 @@ def test_json_is_the_plan_dict_plus_version_and_checksum():
     rest = {k: v for k, v in data.items() if k not in ("qatlan_version", "checksum")}
     assert rest == plan.to_dict()
     assert Plan.from_dict(data) == plan
+
+
+@pytest.mark.parametrize("n", [0, 3, 1_000])
+def test_json_pieces_join_to_one_json_dumps_of_the_json_dict(n):
+    plan = big_plan(n) if n else full_plan()
+    expected = json.dumps(render.json(plan), ensure_ascii=False)
+    assert "".join(render.json_pieces(plan)) == expected
+    given = "".join(render.json_pieces(plan, checksum=plan_checksum(plan)))
+    assert given == expected
 
 
 # --------------------------------------------------------------------------- markdown

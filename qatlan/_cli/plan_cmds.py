@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import typer
@@ -25,9 +26,28 @@ NOT_SAVED = ("Note: You didn't use the --out option to save this plan, so qatlan
              "guarantee to take exactly these actions if you run `qatlan apply` now.")
 
 
+#: characters gathered before each write when echoing pieces
+_ECHO_BATCH = 1 << 20
+
+
 def _echo_json(data: object) -> None:
     # one line, like `terraform show -json` (pipe through `jq .` to read it)
     typer.echo(json.dumps(data, ensure_ascii=False))
+
+
+def _echo_pieces(pieces: Iterable[str]) -> None:
+    """Echo the text of `pieces` and a newline, like `typer.echo("".join(pieces))`, about a
+    megabyte per write. Pieces must not split an ANSI code (echo strips those off a pipe)."""
+    batch: list[str] = []
+    size = 0
+    for piece in pieces:
+        batch.append(piece)
+        size += len(piece)
+        if size >= _ECHO_BATCH:
+            typer.echo("".join(batch), nl=False)
+            batch, size = [], 0
+    batch.append("\n")
+    typer.echo("".join(batch), nl=False)
 
 
 def _saved_note(out: Path) -> str:
@@ -59,7 +79,7 @@ def plan(
     Example: qatlan plan --out plan.json --target '*ORDERS*'
     """
     from qatlan.planfile import write_plan_file
-    from qatlan.planning import PlanOptions, make_plan
+    from qatlan.planning import PlanOptions, make_stored_plan
     from qatlan.views import Progress
 
     if as_json and as_markdown:
@@ -73,12 +93,12 @@ def plan(
     with open_state(state_path(cfg, state), create=not no_refresh) as st, \
             st.locked("plan", lock_timeout):
         try:
-            result = make_plan(cfg, st, options, progress=progress)
+            result, checksum = make_stored_plan(cfg, st, options, progress=progress)
         finally:
             progress.close()
     if out is not None:
-        write_plan_file(result, out)
-    _print_plan(result, as_json, as_markdown)
+        write_plan_file(result, out, checksum=checksum)
+    _print_plan(result, as_json, as_markdown, checksum)
     if not result.is_empty():
         note = _saved_note(out) if out is not None else NOT_SAVED
         typer.echo("\n" + note, err=as_json or as_markdown)
@@ -86,15 +106,16 @@ def plan(
         raise typer.Exit(2)
 
 
-def _print_plan(result, as_json: bool, as_markdown: bool) -> None:
+def _print_plan(result, as_json: bool, as_markdown: bool, checksum: str | None = None) -> None:
     from qatlan import render
 
     if as_json:
-        _echo_json(render.json(result))
+        # one line, like `terraform show -json` (pipe through `jq .` to read it)
+        _echo_pieces(render.json_pieces(result, checksum=checksum))
     elif as_markdown:
         typer.echo(render.markdown(result), nl=False)
     else:
-        typer.echo(render.human(result, color=sys.stdout.isatty()))
+        _echo_pieces(render.human_pieces(result, color=sys.stdout.isatty()))
 
 
 @_app.command()

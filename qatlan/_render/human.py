@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from tabulate import tabulate
@@ -27,6 +28,8 @@ _RESET = "\033[0m"
 _STYLE = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "!": "\033[35m", "#": "\033[1m"}
 #: change-level skips listed one by one up to this many (the rest counted)
 LIST_LIMIT = 50
+#: lines per piece of `iter_human`
+BATCH = 4096
 
 
 class _Paint:
@@ -52,23 +55,40 @@ def _gc_paused():
 
 
 def render_human(plan: Plan, *, color: bool = False) -> str:
+    return "".join(iter_human(plan, color=color))
+
+
+def iter_human(plan: Plan, *, color: bool = False, batch: int = BATCH) -> Iterator[str]:
+    """`render_human`'s text in pieces of about `batch` lines, split only at line ends."""
     with _gc_paused():
-        return _render(plan, color)
+        pending: list[str] = []
+        sep = ""
+        for block in _blocks(plan, _Paint(color)):
+            pending += block
+            if len(pending) >= batch:
+                yield sep + "\n".join(pending)
+                pending, sep = [], "\n"
+        if pending or not sep:
+            yield sep + "\n".join(pending)
 
 
-def _render(plan: Plan, color: bool) -> str:
-    paint = _Paint(color)
-    out: list[str] = []
+def _blocks(plan: Plan, paint: _Paint) -> Iterator[list[str]]:
+    """The plan's lines, a block at a time (each asset's changes are one block)."""
     if not plan.is_empty():
-        out += ["qatlan will perform the following actions:", ""]
-        out += _changes(plan, paint)
-    out += _definitions_missing(plan)
-    out += _conflicts(plan, paint)
-    out += _skipped(plan)
-    out += _withheld(plan)
+        yield ["qatlan will perform the following actions:", ""]
+        yield from _changes(plan, paint)
+    yield _definitions_missing(plan)
+    yield _conflicts(plan, paint)
+    yield _skipped(plan)
+    yield _withheld(plan)
     if not plan.complete:
-        out += [paint("!", "Note: the snapshot did not read completely, so this plan removes "
-                           "nothing (removals are held back until a complete refresh)."), ""]
+        yield [paint("!", "Note: the snapshot did not read completely, so this plan removes "
+                          "nothing (removals are held back until a complete refresh)."), ""]
+    yield _tail(plan, paint)
+
+
+def _tail(plan: Plan, paint: _Paint) -> list[str]:
+    out: list[str] = []
     if not plan.is_empty():
         out += _breakdown(plan)
     if plan.unchanged:
@@ -78,20 +98,19 @@ def _render(plan: Plan, color: bool) -> str:
     else:
         out.append(paint("#", summary_line(plan)))
     out.append(counts_line(plan))
-    return "\n".join(out)
+    return out
 
 
-def _changes(plan: Plan, paint: _Paint) -> list[str]:
-    out: list[str] = []
-    append = out.append
+def _changes(plan: Plan, paint: _Paint) -> Iterator[list[str]]:
     sym = {s: f"    {p} " for s, p in paint.sym.items()}
     for subject, changes in groups(plan.changes):
-        append(paint("#", "  " + header(subject, changes)))
+        block = [paint("#", "  " + header(subject, changes))]
+        append = block.append
         for change, part in changes:
             for s, text in change_lines(change, part):
                 append(sym[s] + text)
         append("")
-    return out
+        yield block
 
 
 def _definitions_missing(plan: Plan) -> list[str]:
