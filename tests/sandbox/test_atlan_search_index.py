@@ -73,7 +73,7 @@ def _times(store: AtlanStore, rng: random.Random) -> int:
 
 
 def random_query(store: AtlanStore, rng: random.Random) -> dict[str, Any]:
-    shape = rng.randrange(9)
+    shape = rng.randrange(10)
     active = term("__state", "ACTIVE")
     if shape == 0:  # assets (refresh)
         return {"bool": {"filter": [{"terms": {"__typeName.keyword": rng.sample(ASSET_TYPES, rng.randint(1, 5))}},
@@ -107,6 +107,10 @@ def random_query(store: AtlanStore, rng: random.Random) -> dict[str, Any]:
                           "must": [{"range": {"__timestamp": {"lte": since}}}]}}
         return {"bool": {"filter": [inner, rng.choice([{"match_all": {}}, {"match_none": {}}])],
                          "must": [{"range": {"__modificationTimestamp": {"gt": since - 10**9, "lt": since + 10**9}}}]}}
+    if shape == 8:  # changed since, paged past the result window by a moving __timestamp range
+        return {"bool": {"filter": [{"terms": {"__typeName.keyword": ASSET_TYPES}},
+                                    {"range": {"__modificationTimestamp": {"gte": _times(store, rng)}}},
+                                    {"range": {"__timestamp": {"gte": _times(store, rng)}}}]}}
     return {"bool": {"filter": [active, {"range": {"__timestamp": {"gte": _times(store, rng)}}}]}}  # pyatlan paging
 
 
