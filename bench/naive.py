@@ -13,9 +13,8 @@ One read and one write per asset, no batching, no change detection, one request 
 
 It writes only the quality facts (scores, counts, URL, last scan): no tags, no Links, no
 announcements, no pull. It matches names exactly. So it does less than qatlan does, which
-favours it in the comparison. The lookup uses Atlan's GET by unique attribute (indexed in the
-sandbox, as in Atlan); the index search by qualifiedName does the same job, but the sandbox
-answers it by scanning every entity, which would inflate the naive time.
+favours it in the comparison. The lookup uses Atlan's GET by unique attribute, the simplest
+call for one asset by name.
 
 `--sample N` syncs only every k-th table container (about N of them) and reports the measured
 counts and times; the harness extrapolates them linearly and says so.

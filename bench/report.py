@@ -205,8 +205,7 @@ def _naive_row(size: str, r: dict[str, Any]) -> tuple[str, list[str]]:
             if s["step"] in _FIRST + _AGAIN and bound_by(s, cores).startswith("the sandbox")]
     if held:
         notes.append(f"{size}: bound by the sandbox's CPU: qatlan's {', '.join(held)} (see Limits of the "
-                     "sandbox); the naive script's lookups do not use the index search, so the time "
-                     "ratios understate qatlan there.")
+                     "sandbox), so the time ratios say more about the sandbox than about qatlan there.")
     notes.append(f"{size}: the naive script wrote custom metadata on {_n(done.get('tables_written'))} tables and "
                  f"{_n(done.get('columns_written'))} columns of the {_n(done.get('tables_synced'))} table containers "
                  f"it synced ({_n(done.get('not_found'))} lookups found nothing).")
