@@ -11,6 +11,7 @@ Records serialise to JSON-able dicts with `record_to_dict` / `record_from_dict`.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
@@ -350,22 +351,38 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: string fields whose values repeat across records (types, connections, parents, users)
+_SHARED = ("type_name", "connection_qn", "parent_qn", "status", "updated_by", "container_type",
+           "field_type", "store_type", "type")
+
+
+def _shared(value: Any) -> Any:
+    return sys.intern(value) if type(value) is str else value
+
+
 def record_from_dict(kind: str, data: Mapping[str, Any]) -> Any:
-    """Rebuild a record of `kind` from `record_to_dict` output."""
+    """Rebuild a record of `kind` from `record_to_dict` output.
+
+    Strings that repeat across records (see `_SHARED`, tag and custom-metadata attribute
+    names) are interned, so a snapshot of 200,000 assets holds each of them once.
+    """
     cls = RECORD_TYPES[kind]
     values = dict(data)
+    for name in _SHARED:
+        if name in values:
+            values[name] = _shared(values[name])
     if "tags" in values and cls in (QDatastore, QContainer, QField):
-        values["tags"] = tuple(QTag(**t) for t in values["tags"])
+        values["tags"] = tuple(QTag(**{k: _shared(v) for k, v in t.items()}) for t in values["tags"])
     elif "tags" in values:
-        values["tags"] = tuple(values["tags"])
+        values["tags"] = tuple(_shared(t) for t in values["tags"])
     if values.get("score") is not None:
         values["score"] = QualityScore(**values["score"])
     if values.get("announcement") is not None:
         values["announcement"] = Announcement(**values["announcement"])
     if "domain_guids" in values:
-        values["domain_guids"] = tuple(values["domain_guids"])
+        values["domain_guids"] = tuple(_shared(g) for g in values["domain_guids"])
     if "cm" in values:
-        values["cm"] = tuple((k, v) for k, v in values["cm"])
+        values["cm"] = tuple((_shared(k), v) for k, v in values["cm"])
     if cls is ACMDef:
         values["attributes"] = tuple(ACMAttribute(**a) for a in values.get("attributes", ()))
     return cls(**values)
