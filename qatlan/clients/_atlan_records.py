@@ -8,6 +8,7 @@ only: a classification whose `entityGuid` is another asset's GUID was propagated
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -89,14 +90,16 @@ def asset_record(entity: Mapping[str, Any], cm_def: ACMDef | None = None) -> AAs
     qn = attrs.get("qualifiedName")
     if not isinstance(qn, str) or not entity.get("guid"):
         raise _bad(entity, "guid and attributes.qualifiedName")
+    parent_qn = _parent_qn(type_name, attrs, qn)
+    # names that repeat across assets are interned: a snapshot holds each once
     return AAsset(
         guid=str(entity["guid"]),
-        type_name=type_name,
+        type_name=sys.intern(str(type_name)),
         qualified_name=qn,
         name=str(attrs.get("name") or entity.get("displayText") or qn.rsplit("/", 1)[-1]),
-        connection_qn=str(attrs.get("connectionQualifiedName") or connection_qn_of(qn) or ""),
-        parent_qn=_parent_qn(type_name, attrs, qn),
-        status=str(entity.get("status") or "ACTIVE"),
+        connection_qn=sys.intern(str(attrs.get("connectionQualifiedName") or connection_qn_of(qn) or "")),
+        parent_qn=sys.intern(parent_qn) if parent_qn is not None else None,
+        status=sys.intern(str(entity.get("status") or "ACTIVE")),
         domain_guids=tuple(sorted(str(g) for g in attrs.get("domainGUIDs") or ())),
         tags=direct_tags(entity),
         announcement=_announcement(attrs),
