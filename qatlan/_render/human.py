@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 from tabulate import tabulate
 
+from qatlan._gc import gc_paused
 from qatlan.plan import Plan
 
 from qatlan._render.lines import (
@@ -42,25 +41,13 @@ class _Paint:
         return f"{_STYLE[style]}{text}{_RESET}" if self.color else text
 
 
-@contextmanager
-def _gc_paused():
-    """Millions of small strings: pausing the cyclic GC saves a rescan per generation."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def render_human(plan: Plan, *, color: bool = False) -> str:
     return "".join(iter_human(plan, color=color))
 
 
 def iter_human(plan: Plan, *, color: bool = False, batch: int = BATCH) -> Iterator[str]:
     """`render_human`'s text in pieces of about `batch` lines, split only at line ends."""
-    with _gc_paused():
+    with gc_paused():
         pending: list[str] = []
         sep = ""
         for block in _blocks(plan, _Paint(color)):

@@ -8,15 +8,14 @@
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import string
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from qatlan._gc import gc_paused
 from qatlan.errors import WorldError
 from qatlan.sandbox.atlan_index import EntityIndex
 
@@ -93,22 +92,6 @@ def normalize_classification(raw: dict[str, Any], owner_guid: str) -> dict[str, 
         if raw.get(key):
             out[key] = raw[key]
     return out
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for a pass over many entities.
-
-    Creating or scanning a few hundred thousand small dicts otherwise triggers full
-    collections that rescan the whole store and take most of the time.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def copy_entity(ent: dict[str, Any]) -> dict[str, Any]:

@@ -10,13 +10,11 @@ listing up to five problems, each with its JSON path:
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from pydantic import ValidationError
 
+from qatlan._gc import gc_paused
 from qatlan.errors import WorldError
 from qatlan.sandbox._world_refs import check_atlan, check_qualytics
 from qatlan.sandbox._world_shapes import BIG_LISTS, WORLD
@@ -68,22 +66,6 @@ def validate_world(doc: Any) -> None:
         check_atlan(doc["atlan"], problems)
         check_qualytics(doc["qualytics"], problems)
     problems.raise_if_any()
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector (no cycles are made while it is off).
-
-    With millions of live dicts, each automatic full collection walks all of them; left on,
-    it makes generating or validating a big world several times slower.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _check_shapes(doc: dict[str, Any], problems: Problems) -> None:
