@@ -14,7 +14,7 @@ from qatlan.apply import Outcome, find_interrupted
 from qatlan.errors import ApplyError
 from qatlan.plan import Action, Plan
 from qatlan.sandbox.ops import FaultSettings, OpsSettings
-from stateful_apply import BULK, Rig, entities_of, minimum_posts
+from stateful_apply import BULK, SEARCH, Rig, entities_of, minimum_posts
 
 SMALL = "tables=12,columns=4,seed=1"
 
@@ -476,6 +476,20 @@ def test_a_refused_entity_fails_alone_and_apply_reports_it(rig):
     with pytest.raises(ApplyError, match="change\\(s\\) failed"):
         result.raise_for_failures()
     assert rig.state.runs()[0]["outcome"] == "error"
+
+
+def test_when_the_links_cannot_be_looked_up_only_the_link_creates_fail(rig):
+    plan = rig.plan()
+    rig.sb.atlan_app.ops.set_faults(FaultSettings(rate_500=1.0, paths=(SEARCH,)))
+    result = rig.apply(plan)
+    link_creates = {c.address for c in plan.changes
+                    if c.target.get("part") == "link" and c.action is Action.CREATE}
+    assert link_creates and {r.address for r in result.failed} == link_creates
+    assert all("looking up the Links to create failed" in (r.error or "") for r in result.failed)
+    assert result.counts()["applied"] == len(plan.changes) - len(link_creates)
+    rig.sb.atlan_app.ops.set_faults(FaultSettings())
+    rig.apply(rig.plan()).raise_for_failures()  # the next run creates them
+    assert rig.plan().is_empty()
 
 
 def test_slow_calls_shrink_the_batches(tmp_path, monkeypatch):

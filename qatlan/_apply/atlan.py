@@ -54,12 +54,13 @@ async def apply_atlan(ctx: Ctx, works: list[Work]) -> None:
     units = units_of([w for w in works if w.open])
     if not units:
         return
-    total, done = len(units), [0]
     try:
         links = await find_links(ctx.clients.atlan, _link_creates(units), ctx.config.atlan.page_size)
-    except ApiError as exc:
-        _fail(ctx, units, f"looking up the Links to create failed: {error_text(exc)}")
-        return
+    except ApiError as exc:  # the Links to create fail; every other change goes ahead
+        creates = [u for u in units if _is_link_create(u)]
+        _fail(ctx, creates, f"looking up the Links to create failed: {error_text(exc)}")
+        units, links = [u for u in units if not _is_link_create(u)], {}
+    total, done = len(units), [0]
 
     async def run(chunk: list[Unit]) -> None:
         async with ctx.gate:
@@ -70,8 +71,12 @@ async def apply_atlan(ctx: Ctx, works: list[Work]) -> None:
     await asyncio.gather(*(run(c) for c in chunks_of(units, ctx.config.atlan.batch_size)))
 
 
+def _is_link_create(u: Unit) -> bool:
+    return u.kind == "link" and not u.guid
+
+
 def _link_creates(units: list[Unit]) -> list[str]:
-    return [u.works[0].change.target["link_qualified_name"] for u in units if u.kind == "link" and not u.guid]
+    return [u.works[0].change.target["link_qualified_name"] for u in units if _is_link_create(u)]
 
 
 def _fail(ctx: Ctx, units: list[Unit], why: str) -> None:
