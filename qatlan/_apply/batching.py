@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from qatlan.clients._http import last_call_seconds, reset_call_seconds
 from qatlan.errors import ApiError, ApiStatusError
 
 __all__ = ["SLOW_CALL_S", "BatchSizer", "Sent", "error_text", "send_split"]
@@ -36,30 +37,45 @@ class Sent(Generic[T]):
 
 class BatchSizer:
     """The current batch size: starts at `size`, halves (down to `floor`) after a call slower
-    than `SLOW_CALL_S`; batches cut after that are smaller. It never grows back in a run."""
+    than `SLOW_CALL_S`, and doubles back (up to `size`) after `grow_after` calls in a row
+    faster than half of that, so a passing stall does not shrink the rest of a long run."""
 
-    def __init__(self, size: int, floor: int = 5):
-        self.size = max(1, size)
+    def __init__(self, size: int, floor: int = 5, grow_after: int = 20):
+        self.initial = self.size = max(1, size)
         self.floor = max(1, min(floor, self.size))
+        self.grow_after = max(1, grow_after)
+        self._fast = 0
 
     def observe(self, seconds: float) -> None:
-        if seconds > SLOW_CALL_S and self.size > self.floor:
-            self.size = max(self.floor, self.size // 2)
+        if seconds > SLOW_CALL_S:
+            self._fast = 0
+            self.size = max(self.floor, self.size // 2) if self.size > self.floor else self.size
+        elif seconds < SLOW_CALL_S / 2 and self.size < self.initial:
+            self._fast += 1
+            if self._fast >= self.grow_after:
+                self.size, self._fast = min(self.initial, self.size * 2), 0
 
 
 async def send_split(items: list[T], send: Callable[[list[T]], Awaitable[Any]]) -> list[Sent[T]]:
     """Send `items` in one request; on a content error, split in halves and retry each."""
     started = time.monotonic()
+    reset_call_seconds()
+
+    def took() -> float:
+        # the request's time on the wire; waits for the rate limit or a slot do not count
+        seconds = last_call_seconds()
+        return seconds if seconds is not None else time.monotonic() - started
+
     try:
         answer = await send(items)
-        return [Sent(items, answer, None, time.monotonic() - started)]
+        return [Sent(items, answer, None, took())]
     except ApiStatusError as exc:
         if len(items) > 1 and exc.status in _SPLIT_STATUSES:
             half = len(items) // 2
             return await send_split(items[:half], send) + await send_split(items[half:], send)
-        return [Sent(items, None, exc, time.monotonic() - started)]
+        return [Sent(items, None, exc, took())]
     except ApiError as exc:
-        return [Sent(items, None, exc, time.monotonic() - started)]
+        return [Sent(items, None, exc, took())]
 
 
 def error_text(exc: BaseException) -> str:

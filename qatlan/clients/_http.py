@@ -19,6 +19,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -38,7 +39,21 @@ from qatlan.clients._errors import (
 )
 from qatlan.errors import ApiConnectionError, ApiError, ApiStatusError, ConfigError
 
-__all__ = ["RETRY_STATUSES", "HttpClient", "HttpStats", "gather"]
+__all__ = ["RETRY_STATUSES", "HttpClient", "HttpStats", "gather", "last_call_seconds", "reset_call_seconds"]
+
+#: how long the last HTTP attempt awaited in this task took, on the wire (no waits for the
+#: rate limit or a concurrency slot, no retry backoff); for callers that adapt batch sizes
+_LAST_CALL: ContextVar[float | None] = ContextVar("qatlan_last_call_seconds", default=None)
+
+
+def reset_call_seconds() -> None:
+    """Forget the last call's time in this task (before a call whose time you want)."""
+    _LAST_CALL.set(None)
+
+
+def last_call_seconds() -> float | None:
+    """Seconds the last HTTP attempt awaited in this task took on the wire, or None."""
+    return _LAST_CALL.get()
 
 log = logging.getLogger("qatlan.http")
 
@@ -258,8 +273,10 @@ class HttpClient:
         try:
             response = await self._client.request(method, url, params=params, json=body)
         except httpx.HTTPError as exc:
+            _LAST_CALL.set(time.monotonic() - started)
             log.debug("%s %s %s failed: %s", self.service, method, url, type(exc).__name__)
             raise transport_error(self.service, self.base_url, exc, method, url, self.timeout) from exc
+        _LAST_CALL.set(time.monotonic() - started)
         log.debug(
             "%s %s %s -> %d in %.0f ms",
             self.service, method, url, response.status_code, (time.monotonic() - started) * 1000,
