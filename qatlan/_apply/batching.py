@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from qatlan.clients._http import last_call_seconds, reset_call_seconds
+from qatlan.clients import last_call_seconds, reset_call_seconds
 from qatlan.errors import ApiError, ApiStatusError
 
 __all__ = ["SLOW_CALL_S", "BatchSizer", "Sent", "error_text", "send_split"]

@@ -10,7 +10,14 @@ subclasses; nothing outside this package sees httpx.
 
 from __future__ import annotations
 
-from qatlan.clients._http import RETRY_STATUSES, HttpClient, HttpStats, gather
+from qatlan.clients._http import (
+    RETRY_STATUSES,
+    HttpClient,
+    HttpStats,
+    gather,
+    last_call_seconds,
+    reset_call_seconds,
+)
 from qatlan.clients.atlan import (
     ASSET_TYPES,
     AtlanClient,
@@ -47,8 +54,10 @@ __all__ = [
     "field_counts",
     "field_record",
     "gather",
+    "last_call_seconds",
     "link_record",
     "qualytics_api_root",
+    "reset_call_seconds",
     "resolve_domains",
     "tags_of",
 ]

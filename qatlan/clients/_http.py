@@ -6,7 +6,7 @@ concurrency bound, request counting and error mapping. Callers get parsed JSON o
 
 One *request* is one HTTP attempt on the wire: a call that is retried twice counts three.
 Every attempt, retries included, waits for a concurrency slot and then for the rate limiter;
-a 429 with Retry-After also holds the limiter, so the client's other requests wait it out too.
+a 429's Retry-After also holds the client's other requests, so they wait it out too.
 """
 
 from __future__ import annotations
