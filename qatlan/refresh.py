@@ -26,11 +26,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from qatlan.clients.qualytics import container_record, datastore_record, field_counts, field_record
+from qatlan.clients.qualytics import (
+    container_record,
+    datastore_record,
+    field_counts,
+    field_record,
+    tag_def_record,
+)
 from qatlan.config import Config
 from qatlan.connect import Clients, open_clients
 from qatlan.errors import ApiError, ConfigError
-from qatlan.model import QContainer, QDatastore, QField, QTagDef, Snapshot
+from qatlan.model import QContainer, QDatastore, QField, Snapshot
 
 ProgressFn = Callable[[str, int, "int | None"], None]
 T = TypeVar("T")
@@ -181,7 +187,7 @@ class QualyticsReader:
         containers = [container_record(c) async for c in self.q.list_containers([d.id for d in datastores])]
         self.progress("qualytics containers", len(containers), len(containers))
         fields = await self._fields(datastores, containers)
-        tags = [_tag_def(t) async for t in self.q.list_global_tags()]
+        tags = [tag_def_record(t) async for t in self.q.list_global_tags()]
         self.out.records = [*datastores, *containers, *fields, *tags]
         self.out.watermarks["qualytics_fields_full_at"] = (
             self.now() if self.full else self.prev_wm.get("qualytics_fields_full_at", 0)
@@ -277,13 +283,6 @@ class QualyticsReader:
             except ApiError as exc:
                 self.out.missing.append(f"qualytics checks/anomalies of datastore {ds_id}: {exc}")
         return field_counts(checks, anomalies)
-
-
-def _tag_def(item: dict) -> QTagDef:
-    integration = item.get("integration") or {}
-    integration_id = item.get("integration_id", integration.get("id") if isinstance(integration, dict) else None)
-    kind = str(item.get("type") or "global")
-    return QTagDef(str(item["name"]), kind, integration_id if kind == "external" else None)
 
 
 def _signature(c: QContainer) -> tuple:

@@ -12,13 +12,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from qatlan.errors import ApiResponseError
-from qatlan.model import QContainer, QDatastore, QField, QTag, QualityScore
+from qatlan.model import QContainer, QDatastore, QField, QTag, QTagDef, QualityScore
 
 __all__ = [
     "container_record",
     "datastore_record",
     "field_counts",
     "field_record",
+    "tag_def_record",
     "tags_of",
 ]
 
@@ -88,19 +89,26 @@ def field_record(
     )
 
 
+def _tag_parts(tag: Mapping[str, Any]) -> tuple[str, str, int | None]:
+    """(name, type, integration id of an external tag) of a Qualytics global-tag object."""
+    kind = str(tag.get("type") or "global")
+    integration = tag.get("integration")
+    integration_id = integration.get("id") if isinstance(integration, Mapping) else None
+    if integration_id is None:
+        integration_id = tag.get("integration_id")
+    return str(tag["name"]), kind, integration_id if kind == "external" else None
+
+
 def tags_of(item: Mapping[str, Any]) -> tuple[QTag, ...]:
     """`global_tags` objects as `QTag`s, sorted by name (external ones keep their integration)."""
-    tags = []
-    for tag in item.get("global_tags") or ():
-        if not isinstance(tag, Mapping) or not tag.get("name"):
-            continue
-        kind = str(tag.get("type") or "global")
-        integration = tag.get("integration")
-        integration_id = integration.get("id") if isinstance(integration, Mapping) else None
-        if integration_id is None:
-            integration_id = tag.get("integration_id")
-        tags.append(QTag(str(tag["name"]), kind, integration_id if kind == "external" else None))
+    tags = [QTag(*_tag_parts(tag)) for tag in item.get("global_tags") or ()
+            if isinstance(tag, Mapping) and tag.get("name")]
     return tuple(sorted(tags, key=lambda t: (t.name, t.type)))
+
+
+def tag_def_record(item: Mapping[str, Any]) -> QTagDef:
+    """A `QTagDef` from a `GET /global-tags` item."""
+    return QTagDef(*_tag_parts(item))
 
 
 def field_counts(

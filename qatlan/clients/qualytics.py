@@ -18,6 +18,7 @@ from qatlan.clients._qualytics_records import (
     datastore_record,
     field_counts,
     field_record,
+    tag_def_record,
     tags_of,
 )
 from qatlan.errors import NotFound
@@ -29,6 +30,7 @@ __all__ = [
     "field_counts",
     "field_record",
     "qualytics_api_root",
+    "tag_def_record",
     "tags_of",
 ]
 
