@@ -9,11 +9,7 @@ took) and serves until SIGTERM or Ctrl-C. The Atlan rate limit starts at `--atla
 
 This is `qatlan sandbox up --generate SPEC --atlan-port 0 --qualytics-port 0` minus the
 banner, plus the ready file (so the harness need not parse text or export a 2 GB world to
-learn the mapping), plus one fix: the listening sockets get TCP_NODELAY. The sandbox creates
-them with `socket.socket(family, SOCK_STREAM)` (protocol 0), so asyncio does not set
-TCP_NODELAY on accepted connections, and every response waits ~40 ms for the client's delayed
-ACK (Nagle). That stall would dominate every figure here (real Atlan and Qualytics front-ends
-do not have it). `--as-is` serves without the fix, to show the effect.
+learn the mapping).
 """
 
 from __future__ import annotations
@@ -22,12 +18,10 @@ import argparse
 import gc
 import json
 import os
-import socket
 import sys
 import time
 from pathlib import Path
 
-import qatlan.sandbox.server as sandbox_server
 from qatlan.sandbox.generate import generate_world
 from qatlan.sandbox.ops import OpsSettings
 from qatlan.sandbox.server import Sandbox, world_tokens
@@ -39,20 +33,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--spec", required=True, help="generator spec, e.g. tables=1000,seed=1")
     parser.add_argument("--ready", required=True, type=Path, help="where to write the ready JSON")
     parser.add_argument("--atlan-rpm", type=int, default=0, help="Atlan rate limit (0 = none)")
-    parser.add_argument("--as-is", action="store_true", help="keep the sandbox's sockets as they are")
     return parser.parse_args(argv)
-
-
-def _nodelay_sockets() -> None:
-    """Make the sandbox's listening sockets TCP_NODELAY (accepted ones inherit it on Linux)."""
-    bind = sandbox_server._bind
-
-    def bind_nodelay(host: str, port: int, name: str) -> socket.socket:
-        sock = bind(host, port, name)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
-
-    sandbox_server._bind = bind_nodelay
 
 
 def _build(spec: str, atlan_rpm: int) -> tuple[Sandbox, dict, float]:
@@ -72,8 +53,6 @@ def _build(spec: str, atlan_rpm: int) -> tuple[Sandbox, dict, float]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    if not args.as_is:
-        _nodelay_sockets()
     sandbox, info, seconds = _build(args.spec, args.atlan_rpm)
     sandbox.start("127.0.0.1", 0, 0)
     ready = {
@@ -82,7 +61,6 @@ def main(argv: list[str] | None = None) -> int:
         "qualytics_url": sandbox.qualytics_url,
         "pid": os.getpid(),
         "build_seconds": round(seconds, 2),
-        "tcp_nodelay": not args.as_is,
     }
     tmp = args.ready.with_suffix(".tmp")
     tmp.write_text(json.dumps(ready), encoding="utf-8")

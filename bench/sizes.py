@@ -103,8 +103,7 @@ class SizeRun:
             drift = self._qatlan_steps(sandbox, apply)
             baseline = self._naive(sandbox) if naive else None
             sandbox_rss = proc_rss_mb(sandbox.pid)
-            info = {"build_seconds": sandbox.ready["build_seconds"], "rss_mb_at_end": round(sandbox_rss, 1),
-                    "tcp_nodelay": sandbox.ready.get("tcp_nodelay")}
+            info = {"build_seconds": sandbox.ready["build_seconds"], "rss_mb_at_end": round(sandbox_rss, 1)}
         return {"size": self.size, "spec": self.spec, "summary": sandbox.ready["meta"].get("summary"),
                 "sandbox": info, "drift": drift, "steps": self.steps, "plan_time": self.plan_time,
                 "naive": baseline, "wall_s": round(time.monotonic() - started, 1)}
