@@ -220,3 +220,11 @@ def machine() -> dict[str, Any]:
             break
     return {"nproc": os.cpu_count(), "memory_gb": round(mem_gb, 1), "cpu": model,
             "python": sys.version.split()[0], "platform": sys.platform}
+
+
+def emit_json(result: Any, out: Path | None) -> None:
+    """A child script's result: printed as JSON, and written to `out` when given."""
+    text = json.dumps(result, indent=2)
+    if out:
+        out.write_text(text)
+    print(text)

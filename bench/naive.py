@@ -32,6 +32,8 @@ from typing import Any
 
 import httpx
 
+from harness import emit_json  # bench/ is on sys.path: this runs as a script
+
 SET_NAME = "Qualytics"
 DIMENSIONS = {"Completeness": "completeness", "Coverage": "coverage", "Conformity": "conformity",
               "Consistency": "consistency", "Precision": "precision", "Timeliness": "timeliness",
@@ -148,11 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=None, help="sync about N table containers only")
     parser.add_argument("--out", type=Path, default=None, help="write the result JSON here")
     args = parser.parse_args(argv)
-    result = run(json.loads(args.ready.read_text()), args.sample)
-    text = json.dumps(result, indent=2)
-    if args.out:
-        args.out.write_text(text)
-    print(text)
+    emit_json(run(json.loads(args.ready.read_text()), args.sample), args.out)
     return 0
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import resource
 import sys
 import time
@@ -21,6 +20,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from harness import emit_json  # bench/ is on sys.path: this runs as a script
 from qatlan.config import load_config
 from qatlan.matching import match, resolve_domains
 from qatlan.planner import plan
@@ -95,11 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--create-definitions", action="store_true", help="as `qatlan plan` with it")
     parser.add_argument("--out", type=Path, default=None, help="write the result JSON here")
     args = parser.parse_args(argv)
-    result = measure(args.config, args.repeat, args.create_definitions)
-    text = json.dumps(result, indent=2)
-    if args.out:
-        args.out.write_text(text)
-    print(text)
+    emit_json(measure(args.config, args.repeat, args.create_definitions), args.out)
     return 0
 
 
