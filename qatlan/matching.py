@@ -23,7 +23,8 @@ from qatlan.errors import ConfigError
 from qatlan.model import AAsset, AConnection, QDatastore, Snapshot
 from qatlan.normalize import connector_key
 
-from qatlan._planner.atlan_index import TABLE_TYPES, AtlanIndex, gc_paused, nearest
+from qatlan._gc import gc_paused
+from qatlan._planner.atlan_index import TABLE_TYPES, AtlanIndex, nearest
 from qatlan._planner.domains import resolve_domains
 
 __all__ = [

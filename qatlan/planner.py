@@ -26,7 +26,7 @@ from qatlan.matching import MappingRule, MatchResult, match, resolve_domains
 from qatlan.model import Snapshot
 from qatlan.plan import Action, Plan
 
-from qatlan._planner.atlan_index import gc_paused
+from qatlan._gc import gc_paused
 from qatlan._planner.context import CM_ATTRIBUTES, Context
 from qatlan._planner.finish import finish
 from qatlan._planner.retire import retire

@@ -8,7 +8,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from qatlan._gc import gc_paused
 from qatlan.model import AAsset, AConnection, Snapshot
 from qatlan.normalize import connector_key, fold
 
