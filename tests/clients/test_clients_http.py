@@ -261,9 +261,12 @@ async def test_requests_are_evenly_spaced_and_never_sent_in_a_burst():
 
 
 def test_a_limit_of_n_lets_at_most_n_requests_reach_a_sliding_window_server_in_any_minute():
-    # evenly spaced turns, each request late by up to SLACK: the worst case a server sees
+    # the client's own limiter: a bucket of one request, so turns are at least this far apart
     rpm = 2400
-    turn = (60 + SLACK) / rpm
+    limiter = HttpClient("atlan", ATLAN, TOKEN, requests_per_minute=rpm)._limiter
+    assert limiter.max_rate == 1  # no burst on top of the rate
+    turn = limiter.time_period / limiter.max_rate
+    # evenly spaced turns, each request late by up to SLACK: the worst case a server sees
     rng = random.Random(7)
     turns = [i * turn for i in range(3 * rpm)]
     for late in ([rng.uniform(0, SLACK) for _ in turns],
