@@ -47,11 +47,7 @@ def json(plan: Plan) -> dict[str, Any]:  # noqa: A001 - the name users expect (`
     from qatlan.planning import plan_checksum
 
     data = plan.to_dict()
-    checksum = plan_checksum(data)
-    out: dict[str, Any] = {"format_version": data.pop("format_version"),
-                           "qatlan_version": __version__, "checksum": checksum}
-    out.update(data)
-    return out
+    return _document(data, plan_checksum(data))
 
 
 def json_pieces(plan: Plan, *, checksum: str | None = None) -> Iterator[str]:
@@ -59,12 +55,15 @@ def json_pieces(plan: Plan, *, checksum: str | None = None) -> Iterator[str]:
     without a dict copy of every change; `checksum` is `plan_checksum(plan)` if known."""
     from qatlan.planning import plan_checksum
 
-    parts = plan.json_parts()
+    return iter_json(_document(plan.json_parts(), checksum or plan_checksum(plan)), ensure_ascii=False)
+
+
+def _document(parts: dict[str, Any], checksum: str) -> dict[str, Any]:
+    """The plan's parts with `qatlan_version` and `checksum` after `format_version`."""
     out: dict[str, Any] = {"format_version": parts.pop("format_version"),
-                           "qatlan_version": __version__,
-                           "checksum": checksum or plan_checksum(plan)}
+                           "qatlan_version": __version__, "checksum": checksum}
     out.update(parts)
-    return iter_json(out, ensure_ascii=False)
+    return out
 
 
 def markdown(plan: Plan, *, limit: int = GITHUB_LIMIT) -> str:
