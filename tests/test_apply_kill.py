@@ -8,6 +8,7 @@ Link is duplicated, and no write was repeated.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -33,7 +34,7 @@ def _journal_rows(db: Path) -> int:
     if not db.exists():
         return 0
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as conn:
             return conn.execute("SELECT count(*) FROM journal").fetchone()[0]
     except sqlite3.OperationalError:
         return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import re
@@ -490,3 +491,49 @@ def test_docs_describe_every_table_and_column(state):
     for table in tables:
         for column in state.db[table].columns_dict:
             assert f"| `{column}` |" in documented[table], (table, column)
+
+
+
+_WRITER = """
+import sys, time
+from qatlan.state import State
+st = State.open(sys.argv[1])
+for _ in range(300):
+    st.finish_run(st.start_run(sys.argv[2]), "ok", message="x" * 2000)
+if sys.argv[2] == "killed":
+    print("written", flush=True)
+    time.sleep(60)
+st.close()
+"""
+
+
+def test_opening_the_state_keeps_this_process_s_other_connections_safe(tmp_path):
+    """Opening the state must not drop the SQLite locks this process already holds.
+
+    POSIX file locks belong to the process: closing any descriptor of the file drops them
+    all. When `State.open` read the file's header with `open()`, a process that already had
+    the state open (a viewer, a long-lived process, a test) lost its locks; the next writer
+    took itself for the last user, deleted the WAL index that process still mapped, and
+    from then on the process read "database disk image is malformed".
+    """
+    import subprocess
+    import sys
+
+    path = tmp_path / "qatlan.db"
+    killed = subprocess.Popen([sys.executable, "-c", _WRITER, str(path), "killed"],
+                              stdout=subprocess.PIPE, text=True)
+    assert killed.stdout.readline().strip() == "written"
+    viewer = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        viewer.execute("SELECT sum(length(message)) FROM runs").fetchone()
+        killed.kill()
+        killed.wait()
+        with State.open(path) as again:
+            again.meta()
+        for _ in range(2):
+            subprocess.run([sys.executable, "-c", _WRITER, str(path), "other"], check=True, timeout=120)
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as fresh:
+            assert fresh.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            assert fresh.execute("SELECT count(*) FROM runs").fetchone()[0] == 900
+    finally:
+        viewer.close()

@@ -20,7 +20,6 @@ from qatlan import __version__
 from qatlan._state.base import utcnow, write_transaction
 from qatlan.errors import StateError
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 MIGRATIONS = Migrations("qatlan")
 _STEPS: list[str] = []
 
@@ -127,6 +126,11 @@ def connect(path: str | Path, *, create: bool, busy_timeout: float) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
         conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None)
+        try:
+            _check_sqlite(conn, path)
+        except StateError:
+            conn.close()
+            raise
         db = Database(conn, execute_plugins=False)
         _check_tables(db, path, create)
         if not memory:
@@ -139,19 +143,34 @@ def connect(path: str | Path, *, create: bool, busy_timeout: float) -> Database:
 
 
 def _check_file(path: Path, create: bool) -> None:
+    """Refuse a folder, or a missing state when not creating. The file is never opened here:
+    see `_check_sqlite`."""
     if path.is_dir():
         raise StateError(f"{path} is a folder, not a state file", hint="set [state] path to a file")
-    if not path.exists() or path.stat().st_size == 0:
-        if not create:
-            raise StateError(f"no qatlan state at {path}", hint="run `qatlan refresh` to create it")
-        return
-    with path.open("rb") as fp:
-        header = fp.read(len(SQLITE_HEADER))
-    if header != SQLITE_HEADER:
+    if not create and (not path.exists() or path.stat().st_size == 0):
+        raise StateError(f"no qatlan state at {path}", hint="run `qatlan refresh` to create it")
+
+
+def _check_sqlite(conn: sqlite3.Connection, path: str | Path) -> None:
+    """Refuse a file that is not an SQLite database, reading its header through SQLite.
+
+    Never with `open()`: POSIX file locks belong to the process, and closing *any* descriptor
+    of the file drops every lock the process holds on it, those of its open SQLite
+    connections included. Another process then takes itself for the last user, checkpoints
+    and deletes the WAL index those connections still map, and their view of the state is
+    "database disk image is malformed" (a write through it would corrupt the file). SQLite's
+    own descriptors are shared between a process's connections, so reading through SQLite
+    keeps the locks.
+    """
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_NOTADB:
+            raise
         raise StateError(
             f"{path} is not a qatlan state: it is not an SQLite database; qatlan left it alone",
             hint="point [state] path in qatlan.toml at a new file, or move this one away",
-        )
+        ) from None
 
 
 def _check_tables(db: Database, path: str | Path, create: bool) -> None:
