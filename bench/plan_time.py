@@ -22,9 +22,9 @@ from typing import Any
 
 from harness import emit_json  # bench/ is on sys.path: this runs as a script
 from qatlan.config import load_config
-from qatlan.matching import match, resolve_domains
+from qatlan.match import match, resolve_domains
 from qatlan.planner import plan
-from qatlan.planning import PlanOptions, rules_from, settings_from
+from qatlan.pipeline import PlanOptions, settings_from
 from qatlan.state import State
 
 
@@ -54,7 +54,7 @@ def _once(snapshot: Any, settings: Any, rules: Any, owned: Any, base: Any) -> tu
 def measure(config_path: Path, repeat: int, create_definitions: bool) -> dict[str, Any]:
     config = load_config(config_path)
     settings = settings_from(config, PlanOptions(create_definitions=create_definitions))
-    rules = rules_from(config)
+    rules = config.mappings
     with State.open(Path(config.state.path)) as state:
         started = time.perf_counter()
         snapshot = state.load_snapshot()

@@ -201,12 +201,6 @@ class AAsset:
     def key(self) -> str:
         return self.guid
 
-    def cm_value(self, attr_hash: str) -> Any:
-        for k, v in self.cm:
-            if k == attr_hash:
-                return v
-        return None
-
 
 @dataclass(frozen=True, slots=True)
 class ALink:
@@ -271,6 +265,67 @@ class ACMDef:
             if a.display_name == display_name:
                 return a.hashed_name
         return None
+
+
+# --------------------------------------------------------------------------- custom metadata
+
+#: qatlan's custom metadata set, one row per attribute: (display name, kind, source).
+#: `source` is a QualityScore key (`score.<key>`) or what else fills it; the planner, apply
+#: and the renderers all read this one table.
+CM_SCHEMA: tuple[tuple[str, str, str], ...] = (
+    ("Quality Score", "float", "score.total"),
+    ("Completeness", "float", "score.completeness"),
+    ("Coverage", "float", "score.coverage"),
+    ("Conformity", "float", "score.conformity"),
+    ("Consistency", "float", "score.consistency"),
+    ("Precision", "float", "score.precision"),
+    ("Timeliness", "float", "score.timeliness"),
+    ("Volume", "float", "score.volumetrics"),
+    ("Accuracy", "float", "score.accuracy"),
+    ("Active Checks", "int", "active_checks"),
+    ("Active Anomalies", "int", "active_anomalies"),
+    ("Qualytics URL", "url", "url"),
+    ("Last Scanned", "date", "last_scanned"),
+)
+#: (display name, kind) of each attribute, in the set's order
+CM_ATTRIBUTES: tuple[tuple[str, str], ...] = tuple((name, kind) for name, kind, _ in CM_SCHEMA)
+#: display name → kind (`float`, `int`, `url`, `date`)
+CM_KIND: dict[str, str] = dict(CM_ATTRIBUTES)
+#: (display name, QualityScore key) of the score attributes
+SCORE_ATTRIBUTES: tuple[tuple[str, str], ...] = tuple(
+    (name, source[len("score."):]) for name, _, source in CM_SCHEMA if source.startswith("score."))
+
+
+# --------------------------------------------------------------------------- skips
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """An asset (or, in a plan, a change) that is left alone, and why.
+
+    `inherited` is True when the reason is the parent's (a container of a skipped datastore,
+    a field of a skipped container); plans list only the skips that are not inherited.
+    """
+
+    level: str  # datastore | container | field | change
+    id: Any
+    name: str
+    reason: str
+    hint: str | None = None
+    inherited: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "level": self.level, "id": self.id, "name": self.name, "reason": self.reason,
+            "hint": self.hint, "inherited": self.inherited,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Skip":
+        return cls(
+            data["level"], data["id"], data["name"], data["reason"],
+            data.get("hint"), bool(data.get("inherited", False)),
+        )
 
 
 RECORD_TYPES: dict[str, type] = {

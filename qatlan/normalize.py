@@ -9,6 +9,7 @@ Every function here is pure and idempotent: `normalize(normalize(x)) == normaliz
 - custom metadata values are normalised by the attribute's kind (`float`, `int`, `date`, `url`).
 - tag names are compared by `fold(name)` (case-insensitive, surrounding blanks ignored); the
   source's spelling is kept for display and addresses.
+- timestamps qatlan writes: `iso_utc` (`2024-05-01T12:00:00.123Z`), one format everywhere.
 - connector names: `connector_key` maps Qualytics and Atlan spellings of one connector
   (`postgresql` ↔ `postgres`, ...) to one key.
 """
@@ -16,11 +17,12 @@ Every function here is pure and idempotent: `normalize(normalize(x)) == normaliz
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["connector_key", "epoch_ms", "fold", "normalize", "normalize_cm", "round_float"]
+__all__ = ["connector_key", "epoch_ms", "fold", "iso_utc", "normalize", "normalize_cm", "round_float"]
 
 #: decimals kept for floats (scores are 0–100; two decimals is what people read)
 DECIMALS = 2
@@ -108,3 +110,10 @@ def epoch_ms(iso: str | None) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return int(round(moment.timestamp() * 1000))
+
+
+def iso_utc(ts: float | None = None) -> str:
+    """`ts` (epoch seconds; now when None) as ISO 8601 UTC with milliseconds and a Z:
+    `2024-05-01T12:00:00.123Z`. The one format of every timestamp qatlan writes."""
+    moment = datetime.fromtimestamp(time.time() if ts is None else ts, tz=timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -23,20 +23,14 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from qatlan.clients.qualytics import (
-    container_record,
-    datastore_record,
-    field_counts,
-    field_record,
-    tag_def_record,
-)
+from qatlan.clients import ASSET_TYPES, Clients, open_clients
 from qatlan.config import Config
-from qatlan.connect import Clients, open_clients
 from qatlan.errors import ApiError, ConfigError
 from qatlan.model import QContainer, QDatastore, QField, Snapshot
+from qatlan.normalize import iso_utc
+from qatlan.state import State
 
 ProgressFn = Callable[[str, int, "int | None"], None]
 T = TypeVar("T")
@@ -45,7 +39,6 @@ T = TypeVar("T")
 ATLAN_MARGIN_MS = 5 * 60 * 1000
 #: how often the Qualytics fields are read in full even when containers look unchanged
 QUALYTICS_FULL_EVERY_S = 24 * 3600
-ASSET_TYPES = ("Schema", "Table", "View", "MaterialisedView", "Column")
 
 
 @dataclass
@@ -69,14 +62,14 @@ class _Read:
     mode: str = "full"
 
 
-def refresh(config: Config, state: Any, **kwargs: Any) -> RefreshResult:
+def refresh(config: Config, state: State, **kwargs: Any) -> RefreshResult:
     """Synchronous wrapper of `refresh_async`."""
     return asyncio.run(refresh_async(config, state, **kwargs))
 
 
 async def refresh_async(
     config: Config,
-    state: Any,
+    state: State,
     *,
     full: bool = False,
     progress: ProgressFn | None = None,
@@ -93,19 +86,14 @@ async def refresh_async(
     prev_wm = state.watermarks() if prev is not None else {}
     if prev is not None and not prev.complete:
         full = True  # an incomplete snapshot is no base for an incremental read
-    run_id = state.start_run("refresh")
-    try:
+    with state.run("refresh") as run:
         if clients is None:
             async with open_clients(config, **transports) as opened:
-                result = await _refresh(config, state, opened, prev, prev_wm, full, progress, now, run_id)
+                result = await _refresh(config, state, opened, prev, prev_wm, full, progress, now, run.id)
         else:
-            result = await _refresh(config, state, clients, prev, prev_wm, full, progress, now, run_id)
-    except BaseException as exc:
-        outcome = "interrupted" if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)) else "error"
-        state.finish_run(run_id, outcome, message=str(exc) or type(exc).__name__)
-        raise
-    state.finish_run(run_id, "ok" if result.complete else "error", counts=result.counts,
-                     message=None if result.complete else "; ".join(result.missing)[:2000])
+            result = await _refresh(config, state, clients, prev, prev_wm, full, progress, now, run.id)
+        run.finish("ok" if result.complete else "error", counts=result.counts,
+                   message=None if result.complete else "; ".join(result.missing))
     return result
 
 
@@ -117,7 +105,7 @@ async def _refresh(config, state, clients, prev, prev_wm, full, progress, now, r
     missing = q_read.missing + a_read.missing
     snapshot = Snapshot.from_records([*q_read.records, *a_read.records])
     watermarks = {**q_read.watermarks, **a_read.watermarks}
-    taken_at = _iso(now())
+    taken_at = iso_utc(now())
     snapshot_id = state.save_snapshot(
         snapshot, run_id=run_id, taken_at=taken_at, complete=not missing, missing=missing, watermarks=watermarks
     )
@@ -145,10 +133,6 @@ def _counts(snapshot: Snapshot) -> dict[str, int]:
         "links": len(snapshot.links),
         "domains": len(snapshot.domains),
     }
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds")
 
 
 async def _bounded(items: Iterable[T], fn: Callable[[T], Awaitable[Any]], on_done: Callable[[], None] | None = None):
@@ -181,13 +165,13 @@ class QualyticsReader:
         self.out = _Read(mode="full" if self.full else "incremental")
 
     async def read(self) -> _Read:
-        datastores = [datastore_record(d) async for d in self.q.list_datastores()]
+        datastores = await self.q.datastores()
         self._check_mapped_datastores(datastores)
         self.progress("qualytics datastores", len(datastores), len(datastores))
-        containers = [container_record(c) async for c in self.q.list_containers([d.id for d in datastores])]
+        containers = await self.q.containers([d.id for d in datastores])
         self.progress("qualytics containers", len(containers), len(containers))
         fields = await self._fields(datastores, containers)
-        tags = [tag_def_record(t) async for t in self.q.list_global_tags()]
+        tags = await self.q.global_tags()
         self.out.records = [*datastores, *containers, *fields, *tags]
         self.out.watermarks["qualytics_fields_full_at"] = (
             self.now() if self.full else self.prev_wm.get("qualytics_fields_full_at", 0)
@@ -237,17 +221,13 @@ class QualyticsReader:
             if done[0] % 200 == 0 or done[0] == len(to_read):
                 self.progress("qualytics fields", done[0], len(to_read))
 
-        results = await _bounded(to_read, lambda c: self.q.container_fields(c.id), tick)
-        for c, items, err in results:
+        results = await _bounded(to_read, lambda c: self.q.fields(c.id, counts), tick)
+        for c, read, err in results:
             if err is not None:
                 self.out.missing.append(f"qualytics fields of container {c.id} ({c.name}): {err}")
                 fields.extend(prev_fields.get(c.id, ()))
-                continue
-            for item in items:
-                if item.get("deleted_at"):
-                    continue
-                n_checks, n_anomalies = counts.get((c.id, str(item.get("name"))), (0, 0))
-                fields.append(field_record(item, c.id, n_checks, n_anomalies))
+            else:
+                fields.extend(read)
         return fields
 
     async def _field_counts(self, to_read: list[QContainer], datastores: list[QDatastore]) -> dict:
@@ -259,8 +239,7 @@ class QualyticsReader:
         for c in busy:
             per_ds[c.datastore_id].append(c)
         all_by_ds = _containers_by_datastore(self.prev, to_read)
-        checks: list[dict] = []
-        anomalies: list[dict] = []
+        counts: dict = {}
         page = max(1, self.q.page_size)
         for ds_id, cs in per_ds.items():
             whole = all_by_ds.get(ds_id, cs)
@@ -272,17 +251,15 @@ class QualyticsReader:
             )
             try:
                 if ds_cost <= per_container_cost:
-                    checks += [x async for x in self.q.list_checks(datastore_id=ds_id)]
-                    anomalies += [x async for x in self.q.list_anomalies(datastore_id=ds_id)]
+                    counts.update(await self.q.field_counts(datastore_id=ds_id))
                 else:
                     for c in cs:
-                        if c.active_checks:
-                            checks += [x async for x in self.q.list_checks(container_id=c.id)]
-                        if c.active_anomalies:
-                            anomalies += [x async for x in self.q.list_anomalies(container_id=c.id)]
+                        counts.update(await self.q.field_counts(
+                            container_id=c.id, checks=bool(c.active_checks),
+                            anomalies=bool(c.active_anomalies)))
             except ApiError as exc:
                 self.out.missing.append(f"qualytics checks/anomalies of datastore {ds_id}: {exc}")
-        return field_counts(checks, anomalies)
+        return counts
 
 
 def _signature(c: QContainer) -> tuple:
@@ -369,7 +346,7 @@ class AtlanReader:
             else:
                 merged[asset.guid] = asset
         self.progress("atlan assets (changed)", changed, changed)
-        total = await self.a.count(_active_assets_query(conn_qns))
+        total = await self.a.count_active_assets(conn_qns, ASSET_TYPES)
         if total != len(merged):
             return None
         self.out.mode = f"incremental ({changed} assets changed)"
@@ -378,11 +355,3 @@ class AtlanReader:
     async def _links(self, conn_qns: list[str]) -> dict:
         links = await self.a.links(name=self.config.atlan.link_name, connection_qns=conn_qns)
         return {link.guid: link for link in links}
-
-
-def _active_assets_query(conn_qns: list[str]) -> dict:
-    return {"bool": {"filter": [
-        {"terms": {"__typeName.keyword": list(ASSET_TYPES)}},
-        {"terms": {"connectionQualifiedName": sorted(conn_qns)}},
-        {"term": {"__state": {"value": "ACTIVE"}}},
-    ]}}

@@ -19,7 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from conftest import make_config, sandbox_config_doc, world_doc
 from qatlan.apply import ApplyResult, apply_plan
 from qatlan.plan import Action, Plan
-from qatlan.planning import PlanOptions, make_plan
+from qatlan.pipeline import PlanOptions, make_plan
 from qatlan.sandbox.ops import OpsSettings
 from qatlan.sandbox.server import Sandbox
 from qatlan.sandbox.world import World
@@ -256,35 +256,17 @@ class ApplyMachine(RuleBasedStateMachine):
 
 
 def cli_app():
-    """`qatlan.cli.app` once it mounts apply and demo; until then an app with just those."""
-    import typer
-
+    """The `qatlan` app (`qatlan.cli.app`)."""
     from qatlan.cli import app
 
-    if any(getattr(c.callback, "__name__", "") == "apply" for c in app.registered_commands):
-        return app
-    from qatlan._cli import apply_cmds, read_cmds
-
-    local = typer.Typer(pretty_exceptions_enable=False)
-
-    @local.callback()
-    def _root() -> None:
-        """qatlan (test app)"""
-
-    read_cmds.register(local)
-    apply_cmds.register(local)
-    return local
-
-
-#: runs the CLI in a subprocess, with the apply commands mounted even before cli.py does
-_SHIM = ("import sys; sys.path.insert(0, {tests!r}); from stateful_apply import cli_app; "
-         "sys.argv[0] = 'qatlan'; cli_app()()")
+    return app
 
 
 def qatlan_command() -> list[str]:
+    """`qatlan` in a subprocess, from this interpreter's environment."""
     import sys
 
-    return [sys.executable, "-c", _SHIM.format(tests=str(Path(__file__).parent))]
+    return [sys.executable, "-m", "qatlan"]
 
 
 def toml_text(doc: dict[str, Any]) -> str:

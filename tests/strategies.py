@@ -31,7 +31,8 @@ from qatlan.model import (
     QualityScore,
     Snapshot,
 )
-from qatlan.planner import CM_ATTRIBUTES, PlanSettings
+from qatlan.model import CM_ATTRIBUTES
+from qatlan.planner import PlanSettings
 
 UI = "https://acme.qualytics.io"
 CONN = "default/postgres/1700000000"

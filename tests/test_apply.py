@@ -12,7 +12,7 @@ import pytest
 
 from qatlan.apply import Outcome, find_interrupted
 from qatlan.errors import ApplyError
-from qatlan.plan import Action, Plan
+from qatlan.plan import Action, Plan, plan_checksum
 from qatlan.sandbox.ops import FaultSettings, OpsSettings
 from stateful_apply import BULK, SEARCH, Rig, entities_of, minimum_posts
 
@@ -339,7 +339,7 @@ def test_a_deleted_target_is_drifted(rig):
 def test_each_outcome_is_journaled_with_the_ownership_it_implies(rig):
     plan = rig.plan()
     rig.apply(plan)
-    rows = rig.state.db.execute("SELECT address, outcome FROM journal").fetchall()
+    rows = [(a, o) for a, (o, _) in rig.state.journal(plan_checksum(plan)).items()]
     assert {a for a, _ in rows} == {c.address for c in plan.changes}
     owned = rig.state.owned()
     values = [c for c in plan.changes if not c.address.startswith("atlan:typedef#")]
@@ -381,7 +381,7 @@ def test_an_interrupted_apply_resumes_without_repeating_a_write(tmp_path):
     plan = rig.plan()
     with pytest.raises(_Stop):
         rig.apply(plan, parallelism=1, progress=_stop_after(2))
-    journaled = dict(rig.state.db.execute("SELECT address, outcome FROM journal").fetchall())
+    journaled = {a: o for a, (o, _) in rig.state.journal(plan_checksum(plan)).items()}
     assert 0 < len(journaled) < len(plan.changes)
     assert find_interrupted(rig.state).left == len(plan.changes) - len(journaled)
     result = rig.apply(plan)
@@ -397,7 +397,7 @@ def test_journal_and_remote_agree_after_an_interruption(tmp_path):
     plan = rig.plan()
     with pytest.raises(_Stop):
         rig.apply(plan, parallelism=1, progress=_stop_after(1))
-    journaled = {a for (a,) in rig.state.db.execute("SELECT address FROM journal WHERE outcome = 'applied'")}
+    journaled = {a for a, (o, _) in rig.state.journal(plan_checksum(plan)).items() if o == "applied"}
     fresh = rig.plan()
     assert journaled and not journaled & {c.address for c in fresh.changes}
     assert set(rig.state.owned()) >= {a for a in journaled if not a.startswith("atlan:typedef#")}
@@ -493,7 +493,7 @@ def test_when_the_links_cannot_be_looked_up_only_the_link_creates_fail(rig):
 
 
 def test_slow_calls_shrink_the_batches(tmp_path, monkeypatch):
-    from qatlan._apply import batching
+    from qatlan.apply import batching
 
     monkeypatch.setattr(batching, "SLOW_CALL_S", 0.02)
     faults = FaultSettings(latency_min_ms=30, methods=("POST",), paths=(BULK,))

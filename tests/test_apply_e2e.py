@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import TOKENS_ENV, make_sandbox
-from qatlan._cli import apply_cmds
+from qatlan.cli import apply as apply_cmds
 from qatlan.config import load_config
-from qatlan.planfile import write_plan_file
-from qatlan.planning import PlanOptions, make_plan
+from qatlan.plan import write_plan_file
+from qatlan.pipeline import PlanOptions, make_plan
 from qatlan.state import State
 from stateful_apply import cli_app, qatlan_command, server_writes, write_live_config
 

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import TOKENS_ENV, make_sandbox
 from qatlan.config import load_config
-from qatlan.planning import PlanOptions, make_plan
+from qatlan.pipeline import PlanOptions, make_plan
 from qatlan.sandbox.ops import FaultSettings
 from qatlan.state import State
 from stateful_apply import BULK, entities_of, qatlan_command, write_live_config
@@ -108,10 +108,5 @@ def test_a_killed_apply_is_finished_by_the_next_run_without_repeating_writes(tmp
 
 
 def _plans(st: State):
-    import json
-    import zlib
-
-    from qatlan.plan import Plan
-
-    for (body,) in st.db.execute("SELECT body FROM plans ORDER BY id"):
-        yield Plan.from_dict(json.loads(zlib.decompress(body)))
+    run = st.last_run("apply")
+    yield st.load_plan(run["plan_checksum"])

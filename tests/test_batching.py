@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from qatlan._apply.batching import SLOW_CALL_S, BatchSizer, send_split
+from qatlan.apply.batching import SLOW_CALL_S, BatchSizer, send_split
 from qatlan.clients import HttpClient
 
 

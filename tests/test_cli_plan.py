@@ -9,30 +9,19 @@ import zlib
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from conftest import TOKENS_ENV, make_sandbox, sandbox_config_doc
 from qatlan import __version__, render
-from qatlan._cli import plan_cmds
-from qatlan.planfile import read_plan_file
+from qatlan.cli import app
+from qatlan.cli import plan as plan_cmds
+from qatlan.plan import read_plan_file
 
 pytestmark = pytest.mark.http
 runner = CliRunner()
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def _root() -> None:
-        """qatlan (test mount of the planning commands)."""
-
-    plan_cmds.register(app)
-    return app
-
-
-APP = _app()
+APP = app
 
 
 def _value(v) -> str:

@@ -7,7 +7,7 @@ import time
 
 from typer.testing import CliRunner
 
-from qatlan.demo import run_demo
+from qatlan.cli.demo import run_demo
 from stateful_apply import cli_app
 
 runner = CliRunner()

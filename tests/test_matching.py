@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 from strategies import (
     CONN,
     CONN2,
@@ -18,7 +19,8 @@ from strategies import (
 )
 
 from qatlan.errors import ConfigError
-from qatlan.matching import MappingRule, match, resolve_domains
+from qatlan.config import MappingConfig as MappingRule
+from qatlan.match import match, resolve_domains
 from qatlan.model import ADomain
 
 
@@ -88,9 +90,9 @@ def test_a_rule_by_datastore_id_wins_over_a_rule_by_name():
 
 
 def test_a_mapping_rule_needs_a_connection_and_a_datastore():
-    with pytest.raises(ConfigError, match="connection"):
+    with pytest.raises(ValidationError, match="connection"):
         MappingRule(datastore="wh")
-    with pytest.raises(ConfigError, match="datastore"):
+    with pytest.raises(ValidationError, match="datastore"):
         MappingRule(connection=CONN)
 
 
@@ -217,6 +219,13 @@ def test_a_named_domain_includes_its_subdomains():
     s = snapshot_of(SALES, EU, MKT, a_table("orders", domain_guids=("d-eu",)))
     assert resolve_domains(s.domains, ["Sales"], s.assets) == {"d-sales", "d-eu"}
     assert resolve_domains(s.domains, ["d-eu"], s.assets) == {"d-eu"}
+
+
+def test_a_subdomain_known_only_by_its_qualified_name_and_a_name_in_other_case_resolve():
+    partners = ADomain("d-partners", "default/domain/sales/super/domain/ppp", "Partners")  # no parent link
+    s = snapshot_of(SALES, EU, partners, MKT)
+    assert resolve_domains(s.domains, ["sales"]) == {"d-sales", "d-eu", "d-partners"}
+    assert resolve_domains(s.domains, ["d-eu", "Marketing"]) == {"d-eu", "d-mkt"}
 
 
 def test_an_unknown_domain_name_is_an_error():

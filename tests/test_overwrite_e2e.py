@@ -6,7 +6,7 @@ import pytest
 
 from conftest import make_config, make_sandbox, sandbox_config_doc
 from qatlan.apply import apply_plan
-from qatlan.planning import PlanOptions, make_plan
+from qatlan.pipeline import PlanOptions, make_plan
 from qatlan.state import State
 
 SPEC = "tables=40,seed=7"

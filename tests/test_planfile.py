@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from qatlan import __version__
 from qatlan.errors import PlanFileError
-from qatlan.matching import Skip
+from qatlan.model import Skip
 from qatlan.plan import Action, Change, Conflict, LazyList, Plan, iter_json
-from qatlan.planfile import PLAN_FILE_VERSION, read_plan_file, write_plan_file
-from qatlan.planning import plan_checksum
+from qatlan.plan import PLAN_FILE_VERSION, read_plan_file, write_plan_file
+from qatlan.plan import plan_checksum
 
 QN = "default/snowflake/1/DB/PUBLIC/ORDERS"
 

@@ -19,7 +19,8 @@ from strategies import (
 
 from qatlan.errors import ConfigError, PlanFileError, PlanRefused
 from qatlan.model import ADomain, ALink, Announcement, QTag, QTagDef, QualityScore
-from qatlan.plan import Action, Change, Plan, own, parse_address
+from qatlan.addresses import parse as parse_address
+from qatlan.plan import Action, Change, Plan, own
 from qatlan.planner import PlanSettings, check_removals, owned_item_count, plan
 
 T = f"atlan:{SCHEMA}/orders"

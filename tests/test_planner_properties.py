@@ -9,10 +9,12 @@ from hypothesis import strategies as st
 from simulate import simulate
 from strategies import scenarios
 
-from qatlan.matching import match, resolve_domains
+from qatlan.match import match, resolve_domains
 from qatlan.normalize import fold, normalize, normalize_cm
-from qatlan.plan import Action, Plan, parse_address
-from qatlan.planner import CM_ATTRIBUTES, plan
+from qatlan.addresses import parse as parse_address
+from qatlan.plan import Action, Plan
+from qatlan.model import CM_ATTRIBUTES
+from qatlan.planner import plan
 
 PROPERTY = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import zlib
+import sqlite3
 
 import pytest
 
 from conftest import make_config, sandbox_config_doc
 from qatlan.errors import ConfigError, StaleStateError, StateError
-from qatlan.plan import Action, Plan
-from qatlan.planning import (
-    PlanOptions,
-    check_not_stale,
-    make_plan,
-    match_report,
-    plan_checksum,
-    rules_from,
-    settings_from,
-)
+from qatlan.pipeline import PlanOptions, check_not_stale, make_plan, match_report, settings_from
+from qatlan.plan import Action, plan_checksum
 from qatlan.state import State
 
 FIXED_NOW = 1767225600.0  # 2026-01-01T00:00:00Z
@@ -30,19 +23,19 @@ def _now() -> float:
 
 def test_a_plan_is_stored_in_the_state_with_its_checksum_and_a_plan_run(config, state, transports):
     plan = make_plan(config, state, now=_now, **transports)
-    row = next(state.db["plans"].rows)
-    assert row["checksum"] == plan_checksum(plan)
-    assert Plan.from_dict(json.loads(zlib.decompress(row["body"]))) == plan
-    assert (row["lineage"], row["serial"], row["snapshot_id"]) == (
-        state.lineage, state.serial, state.latest_snapshot_id())
-    assert json.loads(row["summary"])["add"] == plan.counts()["add"]
+    assert state.load_plan(plan_checksum(plan)) == plan
+    with contextlib.closing(sqlite3.connect(f"file:{state.path}?mode=ro", uri=True)) as db:
+        lineage, serial, snapshot_id, summary = db.execute(
+            "SELECT lineage, serial, snapshot_id, summary FROM plans").fetchone()
+    assert (lineage, serial, snapshot_id) == (state.lineage, state.serial, state.latest_snapshot_id())
+    assert json.loads(summary)["add"] == plan.counts()["add"]
     runs = {r["command"]: r for r in state.runs()}
     assert runs["plan"]["outcome"] == "ok" and runs["refresh"]["outcome"] == "ok"
 
 
 def test_the_plan_records_its_base_and_the_time_from_now(config, state, transports):
     plan = make_plan(config, state, now=_now, **transports)
-    assert plan.created_at == "2026-01-01T00:00:00Z"
+    assert plan.created_at == "2026-01-01T00:00:00.000Z"
     assert plan.base == {"lineage": state.lineage, "serial": state.serial,
                          "snapshot_id": state.latest_snapshot_id()}
 
@@ -99,14 +92,15 @@ def test_a_bad_pattern_is_refused_before_anything_runs(config, state, pattern):
     assert state.runs() == []
 
 
-def test_rules_from_turns_nested_column_renames_into_container_field_keys(tmp_path, sandbox):
+def test_a_mapping_gives_the_renamed_tables_and_columns(tmp_path, sandbox):
     doc = sandbox_config_doc(sandbox.world)
     doc["mappings"] = [{"datastore": "Sales", "connection": "default/snowflake/1", "schema": "S",
                         "tables": {"orders": "ORDERS_V2"},
-                        "columns": {"orders": {"cust_id": "CUSTOMER_ID"}}}]
-    (rule,) = rules_from(make_config(tmp_path, doc))
-    assert rule.schema == "S" and rule.tables == {"orders": "ORDERS_V2"}
-    assert rule.columns == {"orders.cust_id": "CUSTOMER_ID"}
+                        "columns": {"orders": {"cust_id": "CUSTOMER_ID"}, "a.b.c": "DOTTED"}}]
+    (rule,) = make_config(tmp_path, doc).mappings
+    assert rule.schema_name == "S" and rule.table("orders") == "ORDERS_V2" and rule.table("x") == "x"
+    assert rule.column("orders", "cust_id") == "CUSTOMER_ID" and rule.column("orders", "x") == "x"
+    assert rule.column("a", "b.c") == "DOTTED"
 
 
 def test_settings_come_from_the_config_and_the_options(tmp_path, sandbox):

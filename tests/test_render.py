@@ -8,11 +8,12 @@ import time
 import pytest
 
 from qatlan import render
-from qatlan._render.human import iter_human
-from qatlan.matching import DatastoreMatch, MatchResult, Skip
+from qatlan.render.human import iter_human
+from qatlan.match import DatastoreMatch, MatchResult
+from qatlan.model import Skip
 from qatlan.model import QContainer, QDatastore, QField, Snapshot
 from qatlan.plan import Action, Change, Conflict, Plan
-from qatlan.planning import plan_checksum
+from qatlan.plan import plan_checksum
 
 QN = "default/snowflake/1/DB/PUBLIC/ORDERS"
 CM_DEF = {"name": "Qualytics", "attributes": [{"name": "Quality Score", "type": "float"}]}

@@ -15,7 +15,7 @@ import pytest
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from qatlan._state import schema
+from qatlan.state import schema
 from qatlan.errors import LockError, StateError
 from qatlan.model import (
     ACMAttribute,
@@ -92,7 +92,7 @@ def content(snap: Snapshot) -> dict:
 
 
 def record_versions(st: State) -> int:
-    return st.db.execute("SELECT count(*) FROM records").fetchone()[0]
+    return st._db.execute("SELECT count(*) FROM records").fetchone()[0]
 
 
 # --------------------------------------------------------------------------- opening
@@ -103,9 +103,9 @@ def test_new_state_has_lineage_serial_zero_and_current_schema(state, db_path):
     assert re.fullmatch(r"[0-9a-f-]{36}", meta["lineage"])
     assert meta["serial"] == 0 and meta["schema_version"] == SCHEMA_VERSION
     assert meta["created_at"].endswith("Z")
-    applied = state.db.execute("SELECT migration_set, name FROM _sqlite_migrations").fetchall()
+    applied = state._db.execute("SELECT migration_set, name FROM _sqlite_migrations").fetchall()
     assert [m for m, _ in applied] == ["qatlan"] * SCHEMA_VERSION
-    assert state.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert state._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_lineage_is_stable_across_reopen(db_path):
@@ -141,14 +141,14 @@ def test_a_foreign_sqlite_database_is_refused_untouched(tmp_path):
 
 def test_a_state_made_by_a_newer_qatlan_is_refused(db_path):
     with State.open(db_path) as st:
-        st.db.execute("UPDATE meta SET schema_version = ?", [SCHEMA_VERSION + 1])
+        st._db.execute("UPDATE meta SET schema_version = ?", [SCHEMA_VERSION + 1])
     with pytest.raises(StateError, match="made by a newer qatlan.*upgrade"):
         State.open(db_path)
 
 
 def test_a_failing_migration_rolls_back_with_its_record(state):
     steps = Migrations("qatlan")
-    for name in [row[0] for row in state.db.execute("SELECT name FROM _sqlite_migrations")]:
+    for name in [row[0] for row in state._db.execute("SELECT name FROM _sqlite_migrations")]:
         steps(name=name)(lambda db: None)
 
     @steps(name="9999_broken")
@@ -158,10 +158,10 @@ def test_a_failing_migration_rolls_back_with_its_record(state):
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        schema.migrate(state.db, steps)
-    assert "half_done" not in state.db.table_names()
+        schema.migrate(state._db, steps)
+    assert "half_done" not in state._db.table_names()
     assert state.meta()["schema_version"] == SCHEMA_VERSION
-    assert [m.name for m in steps.pending(state.db)] == ["9999_broken"]
+    assert [m.name for m in steps.pending(state._db)] == ["9999_broken"]
 
 
 def test_in_memory_state_works(tmp_path):
@@ -253,14 +253,14 @@ def test_saving_200k_records_takes_seconds(state):
 def test_an_error_inside_the_save_keeps_the_previous_snapshot(state, monkeypatch):
     state.save_snapshot(fields_snapshot(30), taken_at="t1")
     before = (state.serial, record_versions(state), state.snapshots())
-    real = state.db.execute
+    real = state._db.execute
 
     def execute(sql, *args):
         if sql.startswith("UPDATE snapshots"):  # after records were written and closed
             raise KeyboardInterrupt
         return real(sql, *args)
 
-    monkeypatch.setattr(state.db, "execute", execute)
+    monkeypatch.setattr(state._db, "execute", execute)
     with pytest.raises(KeyboardInterrupt):
         state.save_snapshot(fields_snapshot(10, f1=3.0), taken_at="t2")
     monkeypatch.undo()
@@ -270,14 +270,14 @@ def test_an_error_inside_the_save_keeps_the_previous_snapshot(state, monkeypatch
 
 def _die_while_saving(path: str) -> None:
     st = State.open(path)
-    real = st.db.execute
+    real = st._db.execute
 
     def execute(sql, *args):
         if sql.startswith("UPDATE snapshots"):
             os._exit(9)  # the process dies with the transaction open
         return real(sql, *args)
 
-    st.db.execute = execute
+    st._db.execute = execute
     st.save_snapshot(fields_snapshot(10, f1=3.0), taken_at="t2")
 
 
@@ -429,7 +429,7 @@ def test_locked_block_releases_even_on_error(state):
 def test_only_one_row_can_ever_be_in_the_lock_table(state):
     state.acquire_lock("apply")
     with pytest.raises(sqlite3.IntegrityError):
-        state.db.execute("INSERT INTO lock (id, command) VALUES ('x', 'y')")
+        state._db.execute("INSERT INTO lock (id, command) VALUES ('x', 'y')")
 
 
 def _hold_lock(path: str, held, done) -> None:
@@ -486,10 +486,10 @@ def test_processes_racing_for_the_lock_give_exactly_one_winner(db_path):
 def test_docs_describe_every_table_and_column(state):
     sections = DOCS.read_text(encoding="utf-8").split("### `")[1:]
     documented = {s.split("`")[0]: s for s in sections}
-    tables = [t for t in state.db.table_names() if t != "_sqlite_migrations"]
+    tables = [t for t in state._db.table_names() if t != "_sqlite_migrations"]
     assert set(tables) <= set(documented)
     for table in tables:
-        for column in state.db[table].columns_dict:
+        for column in state._db[table].columns_dict:
             assert f"| `{column}` |" in documented[table], (table, column)
 
 

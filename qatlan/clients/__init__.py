@@ -1,16 +1,17 @@
-"""HTTP clients for Atlan and Qualytics.
+"""HTTP clients for Atlan and Qualytics: the only code that knows their JSON.
 
     HttpClient        one service: Bearer auth, retries, rate limit, concurrency, error mapping
-    ├── AtlanClient     search (offset then timestamp paging), typedefs, domains, assets, writes
-    └── QualyticsClient paged lists, datastores/containers/fields/checks/anomalies, tags, writes
+    ├── AtlanClient     search, typedefs, domains, assets and Links as records; plan changes written
+    └── QualyticsClient datastores, containers, fields, tags and counts as records; tag writes
+    open_clients      both clients from a Config (Clients)
 
-The clients return parsed JSON or `qatlan.model` records and raise `qatlan.errors.ApiError`
-subclasses; nothing outside this package sees httpx.
+The clients return `qatlan.model` records, take `qatlan.plan` changes and raise
+`qatlan.errors.ApiError` subclasses; nothing outside this package sees httpx or API JSON.
 """
 
-from __future__ import annotations
-
-from qatlan.clients._http import (
+from qatlan.clients.atlan import ASSET_TYPES, READ_LIMIT, AtlanClient, Entities, Names
+from qatlan.clients.connect import Clients, open_clients
+from qatlan.clients.http import (
     RETRY_STATUSES,
     HttpClient,
     HttpStats,
@@ -18,46 +19,21 @@ from qatlan.clients._http import (
     last_call_seconds,
     reset_call_seconds,
 )
-from qatlan.clients.atlan import (
-    ASSET_TYPES,
-    AtlanClient,
-    asset_record,
-    connection_record,
-    direct_tags,
-    domain_record,
-    link_record,
-    resolve_domains,
-)
-from qatlan.clients.qualytics import (
-    QualyticsClient,
-    container_record,
-    datastore_record,
-    field_counts,
-    field_record,
-    qualytics_api_root,
-    tags_of,
-)
+from qatlan.clients.qualytics import QualyticsClient
 
 __all__ = [
     "ASSET_TYPES",
     "AtlanClient",
+    "Clients",
+    "Entities",
     "HttpClient",
     "HttpStats",
+    "Names",
     "QualyticsClient",
+    "READ_LIMIT",
     "RETRY_STATUSES",
-    "asset_record",
-    "connection_record",
-    "container_record",
-    "datastore_record",
-    "direct_tags",
-    "domain_record",
-    "field_counts",
-    "field_record",
     "gather",
     "last_call_seconds",
-    "link_record",
-    "qualytics_api_root",
+    "open_clients",
     "reset_call_seconds",
-    "resolve_domains",
-    "tags_of",
 ]

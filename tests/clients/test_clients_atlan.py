@@ -1,4 +1,4 @@
-"""AtlanClient: typedefs and their name cache, domains, converters, reading and writing."""
+"""AtlanClient: typedefs, domains, converters, reading records and writing plan changes."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import httpx
 import pytest
 import respx
 
-from qatlan.clients import AtlanClient, HttpClient, asset_record, resolve_domains
-from qatlan.errors import ConfigError, PermissionDenied
+from qatlan.clients import AtlanClient, HttpClient, Names
+from qatlan.clients.atlan import asset_record
+from qatlan.errors import PermissionDenied
 from qatlan.model import ACMAttribute, ACMDef, ADomain, ALink, Announcement, ATagDef
+from qatlan.plan import Action, Change
 
 pytestmark = pytest.mark.anyio
 
@@ -73,28 +75,11 @@ def typedef_server(classification_defs: list[dict], bm_defs: list[dict]):
     return effect
 
 
-async def test_typedefs_sends_repeated_type_params():
+async def test_tag_defs_ask_for_classifications_only_and_are_records():
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
-        route = router.get(TYPEDEFS).mock(side_effect=typedef_server([PII], []))
-        await atlan().typedefs("CLASSIFICATION", "STRUCT")
-    assert route.calls.last.request.url.params.get_list("type") == ["CLASSIFICATION", "STRUCT"]
-
-
-async def test_tag_names_resolve_through_a_cache_refreshed_once_on_a_miss():
-    defs = [PII]
-    with respx.mock(base_url=BASE, assert_all_called=True) as router:
-        route = router.get(TYPEDEFS).mock(side_effect=typedef_server(defs, []))
-        client = atlan()
-        assert await client.tag_hash("PII") == PII["name"]  # first use loads
-        assert await client.tag_hash("PII") == PII["name"]  # cached
-        assert await client.tag_display(PII["name"]) == "PII"
-        assert route.call_count == 1
-        defs.append(NEW)  # created in Atlan by someone else
-        assert await client.tag_hash("New") == NEW["name"]  # miss: one refresh finds it
-        assert route.call_count == 2
-        assert await client.tag_hash("Nope") is None  # miss: one refresh, still unknown
-        assert await client.tag_hash("Nope") is None  # remembered: no request
-        assert route.call_count == 3
+        route = router.get(TYPEDEFS).mock(side_effect=typedef_server([PII, NEW], []))
+        assert await atlan().tag_defs() == [ATagDef(PII["name"], "PII"), ATagDef(NEW["name"], "New")]
+    assert route.calls.last.request.url.params.get_list("type") == ["CLASSIFICATION"]
 
 
 async def test_cm_defs_skip_archived_attributes_and_keep_the_ui_type():
@@ -102,7 +87,6 @@ async def test_cm_defs_skip_archived_attributes_and_keep_the_ui_type():
         router.get(TYPEDEFS).mock(side_effect=typedef_server([], [QSET]))
         client = atlan()
         (cm,) = await client.cm_defs()
-        assert (await client.cm_set("Qualytics")) == cm
     assert cm.hashed_name == QSET["name"] and cm.display_name == "Qualytics"
     assert cm.attributes == (
         ACMAttribute("kD9sLq2WvZ1x3c4v5b6n7m", "Score", "float"),
@@ -110,13 +94,11 @@ async def test_cm_defs_skip_archived_attributes_and_keep_the_ui_type():
     )
 
 
-async def test_create_tag_defs_posts_classification_defs_and_caches_the_hashed_names():
+async def test_create_tag_defs_posts_classification_defs_and_returns_the_hashed_names():
     created = {"classificationDefs": [dict(PII, guid="x")], "businessMetadataDefs": []}
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
         route = router.post(TYPEDEFS).respond(200, json=created)
-        client = atlan()
-        assert await client.create_tag_defs(["PII"]) == [ATagDef(PII["name"], "PII")]
-        assert await client.tag_hash("PII") == PII["name"]  # from the cache, no GET
+        assert await atlan().create_tag_defs(["PII"]) == [ATagDef(PII["name"], "PII")]
     body = sent(route)
     assert set(body) == {"enumDefs", "structDefs", "classificationDefs", "entityDefs", "relationshipDefs",
                          "businessMetadataDefs"}
@@ -158,34 +140,9 @@ async def test_add_cm_attributes_puts_the_full_def_back_with_the_new_attributes(
 # --------------------------------------------------------------------------- domains
 
 
-def domain(guid, name, qn, parent=None):
-    return ADomain(guid=guid, qualified_name=qn, name=name, parent_qn=parent)
-
-
-SALES = domain("d1", "Sales", "default/domain/aaa/super")
-EMEA = domain("d2", "EMEA", "default/domain/aaa/super/domain/bbb", SALES.qualified_name)
-UK = domain("d3", "UK", "default/domain/aaa/super/domain/bbb/domain/ccc", EMEA.qualified_name)
-ORPHAN_QN = domain("d4", "Partners", "default/domain/aaa/super/domain/ddd")  # parent only by QN prefix
-HR = domain("d5", "HR", "default/domain/zzz/super")
-EMEA_HR = domain("d6", "EMEA", "default/domain/zzz/super/domain/yyy", HR.qualified_name)
-ALL = [SALES, EMEA, UK, ORPHAN_QN, HR, EMEA_HR]
-
-
-def test_domain_names_resolve_to_their_guids_and_all_subdomains():
-    assert resolve_domains(ALL, ["Sales"]) == {"d1", "d2", "d3", "d4"}
-    assert resolve_domains(ALL, ["hr"]) == {"d5", "d6"}  # case-insensitive when unique
-    assert resolve_domains(ALL, ["d2", "UK"]) == {"d2", "d3"}  # by GUID too
-    assert resolve_domains(ALL, []) == set()
-
-
-def test_unknown_domain_is_a_config_error_listing_the_known_ones():
-    with pytest.raises(ConfigError, match=r"domain 'Finance' not found in Atlan; known domains: EMEA, HR, Partners, Sales, UK"):
-        resolve_domains(ALL, ["Finance"])
-
-
-def test_ambiguous_domain_name_asks_for_the_guid():
-    with pytest.raises(ConfigError, match=r"domain 'EMEA' matches 2 Atlan domains: d2 .*; d6 .*GUID"):
-        resolve_domains(ALL, ["EMEA"])
+SALES = ADomain(guid="d1", qualified_name="default/domain/aaa/super", name="Sales")
+EMEA = ADomain(guid="d2", qualified_name="default/domain/aaa/super/domain/bbb", name="EMEA",
+               parent_qn=SALES.qualified_name)
 
 
 async def test_domains_reads_active_data_domains():
@@ -296,30 +253,55 @@ async def test_links_are_read_by_name_and_filtered_by_connection():
     assert "asset" in body["attributes"] and "link" in body["attributes"]
 
 
-async def test_get_entities_asks_for_at_most_100_guids_per_request():
+def entity(guid: str, type_name: str = "Table", status: str = "ACTIVE") -> dict:
+    attrs = {"name": guid, "qualifiedName": f"{CONN}/DB/SCH/{guid}"}
+    if type_name == "Link":
+        attrs.update(link=f"https://q/{guid}", asset={"guid": "t1"})
+    return {"typeName": type_name, "guid": guid, "status": status, "attributes": attrs}
+
+
+async def test_read_entities_asks_for_at_most_100_guids_per_request_and_returns_records():
     wanted = [f"g{i}" for i in range(250)]
 
     def effect(request):
-        return httpx.Response(200, json={"entities": [{"guid": g} for g in request.url.params.get_list("guid")]})
+        return httpx.Response(200, json={"entities": [entity(g) for g in request.url.params.get_list("guid")]})
 
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
         route = router.get("/api/meta/entity/bulk").mock(side_effect=effect)
-        entities = await atlan().get_entities(wanted)
-    assert [e["guid"] for e in entities] == wanted
+        found = await atlan().read_entities(wanted)
+    assert sorted(found.assets) == sorted(wanted) and found.links == {}
+    assert found.assets["g7"].qualified_name == f"{CONN}/DB/SCH/g7"
     assert route.call_count == 3
 
 
-async def test_get_by_qualified_name_returns_none_when_atlan_has_none():
-    qn = f"{CONN}/DB/SCH/T"
+async def test_read_entities_isolates_an_unknown_guid_and_leaves_out_archived_ones():
+    def effect(request):
+        guids = request.url.params.get_list("guid")
+        if "gone" in guids:
+            return httpx.Response(404, json={"errorCode": "ATLAS-404-00-005", "errorMessage": "not found"})
+        return httpx.Response(200, json={"entities": [
+            entity(g, "Link" if g.startswith("l") else "Table", "DELETED" if g == "old" else "ACTIVE")
+            for g in guids]})
+
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
-        route = router.get("/api/meta/entity/uniqueAttribute/type/Table").mock(side_effect=[
-            httpx.Response(200, json={"entity": {"guid": "t1"}}),
-            httpx.Response(404, json={"errorCode": "ATLAS-404-00-009", "errorMessage": "does not exist"}),
-        ])
-        client = atlan()
-        assert await client.get_by_qualified_name("Table", qn) == {"guid": "t1"}
-        assert await client.get_by_qualified_name("Table", qn) is None
-    assert route.calls.last.request.url.params["attr:qualifiedName"] == qn
+        router.get("/api/meta/entity/bulk").mock(side_effect=effect)
+        found = await atlan().read_entities(["t1", "gone", "old", "l1"])
+    assert sorted(found.assets) == ["t1"]
+    assert found.links == {"l1": ALink("l1", f"{CONN}/DB/SCH/l1", "l1", "https://q/l1", "t1")}
+
+
+async def test_find_links_searches_active_links_by_qualified_name_a_page_at_a_time():
+    qns = [f"{CONN}/DB/SCH/T{i}/Qualytics" for i in range(250)]
+    hit = {"typeName": "Link", "guid": "l1", "status": "ACTIVE",
+           "attributes": {"name": "Qualytics", "qualifiedName": qns[0], "link": "https://q/1"}}
+    with respx.mock(base_url=BASE, assert_all_called=True) as router:
+        route = router.post(SEARCH).mock(side_effect=lambda r: search_answer(hit))
+        found = await atlan().find_links(qns)
+    assert found == {qns[0]: ALink("l1", qns[0], "Qualytics", "https://q/1", None)}
+    assert route.call_count == 3  # 100 names per search: the page size
+    filters = sent(route)["dsl"]["query"]["bool"]["filter"]
+    assert {"term": {"__typeName.keyword": {"value": "Link"}}} in filters
+    assert {"term": {"__state": {"value": "ACTIVE"}}} in filters
 
 
 # --------------------------------------------------------------------------- writing
@@ -360,8 +342,35 @@ async def test_403_on_write_names_the_connection_and_points_to_personas():
     assert "Atlan → Governance → Personas" in info.value.hint
 
 
-async def test_set_custom_metadata_posts_hashed_values_to_the_set():
+def _change(part: str, action: Action, before, after, **target) -> Change:
+    base = {"side": "atlan", "part": part.partition(":")[0], "guid": "t1", "type_name": "Table",
+            "qualified_name": f"{CONN}/DB/SCH/T"}
+    return Change(f"atlan:{CONN}/DB/SCH/T#{part}", action, before, after, None, {**base, **target})
+
+
+async def test_upsert_changes_sends_one_entity_per_asset_and_returns_new_guids():
+    names = Names(tags={"pii": "PIIHASH"}, cm_set="SET", cm_attributes={"Score": "SCORE"})
+    asset = [_change("tag:PII", Action.CREATE, None, {"name": "PII"}, tag="PII"),
+             _change("cm:Qualytics", Action.UPDATE, {"Score": 1.0}, {"Score": 2.0}),
+             _change("announcement", Action.DELETE, {"type": "warning", "title": "t", "message": None}, None)]
+    link = _change("link", Action.CREATE, None, {"name": "Qualytics", "url": "https://q/1"},
+                   link_qualified_name=f"{CONN}/DB/SCH/T/Qualytics", link_guid=None)
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
-        route = router.post("/api/meta/entity/guid/t1/businessmetadata/SET").respond(204)
-        assert await atlan().set_custom_metadata("t1", "SET", {"SCORE": 82.5, "CHECKS": None}) is None
-    assert sent(route) == {"SCORE": 82.5, "CHECKS": None}
+        route = router.post("/api/meta/entity/bulk").respond(200, json={"guidAssignments": {"-2": "new-link"}})
+        assert await atlan().upsert_changes([(asset, "T"), ([link], None)], names) == {1: "new-link"}
+    request = route.calls.last.request
+    assert request.url.params["appendTags"] == "true" and request.url.params["replaceBusinessAttributes"] == "true"
+    table, new_link = json.loads(request.content)["entities"]
+    assert table["guid"] == "t1" and table["attributes"]["name"] == "T"
+    assert table["addOrUpdateClassifications"][0]["typeName"] == "PIIHASH"
+    assert table["businessAttributes"] == {"SET": {"SCORE": 2.0}}
+    assert table["attributes"]["announcementType"] is None
+    assert new_link["guid"] == "-2" and new_link["attributes"]["asset"]["uniqueAttributes"]["qualifiedName"] == f"{CONN}/DB/SCH/T"
+
+
+async def test_delete_entities_archives_by_guid():
+    with respx.mock(base_url=BASE, assert_all_called=True) as router:
+        route = router.delete("/api/meta/entity/bulk").respond(200, json={})
+        await atlan().delete_entities(["l1", "l2"])
+    params = route.calls.last.request.url.params
+    assert params.get_list("guid") == ["l1", "l2"] and params["deleteType"] == "SOFT"

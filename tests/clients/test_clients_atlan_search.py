@@ -10,7 +10,7 @@ import pytest
 import respx
 
 from qatlan.clients import AtlanClient, HttpClient
-from qatlan.clients._atlan_search import SearchPager, with_filter
+from qatlan.clients.atlan import SearchPager, with_filter
 
 pytestmark = pytest.mark.anyio
 
@@ -191,10 +191,13 @@ def test_with_filter_appends_to_a_bool_filter_or_wraps_other_queries():
     assert with_filter({"term": 1}, {"r": 2}) == {"bool": {"filter": [{"term": 1}, {"r": 2}]}}
 
 
-async def test_count_asks_for_one_hit_and_returns_the_total():
+async def test_counting_active_assets_asks_for_one_hit_and_returns_the_total():
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
         route = router.post(SEARCH).respond(200, json={"approximateCount": 12345, "entities": [table(1, 1)]})
         atlan = AtlanClient(HttpClient("atlan", BASE, "t"))
-        assert await atlan.count(TABLES) == 12345
+        assert await atlan.count_active_assets(["default/snowflake/1"], ["Table"]) == 12345
     dsl = json.loads(route.calls.last.request.content)["dsl"]
     assert dsl["size"] == 1 and dsl["track_total_hits"] is True
+    filters = dsl["query"]["bool"]["filter"]
+    assert {"terms": {"connectionQualifiedName": ["default/snowflake/1"]}} in filters
+    assert {"term": {"__state": {"value": "ACTIVE"}}} in filters

@@ -13,7 +13,7 @@ import pytest
 import respx
 
 from qatlan.clients import HttpClient, gather
-from qatlan.clients._http import SLACK
+from qatlan.clients.http import SLACK
 from qatlan.errors import (
     ApiConnectionError,
     ApiError,

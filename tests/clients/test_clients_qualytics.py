@@ -9,9 +9,8 @@ import httpx
 import pytest
 import respx
 
-from qatlan.clients import (
-    HttpClient,
-    QualyticsClient,
+from qatlan.clients import HttpClient, QualyticsClient
+from qatlan.clients.qualytics import (
     container_record,
     datastore_record,
     field_counts,
@@ -67,7 +66,7 @@ async def test_paging_makes_exactly_ceil_total_over_size_requests(total, page_si
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
         route = router.get("/datastores").mock(side_effect=paging_server(total, sizes))
         q = client(page_size)
-        items = [i async for i in q.list_datastores()]
+        items = [i async for i in q.paged("/datastores")]
     assert [i["id"] for i in items] == list(range(total))
     assert route.call_count == max(1, math.ceil(total / page_size))
     assert set(sizes) == {page_size}  # never above 100, so never a 422
@@ -90,7 +89,7 @@ async def test_paging_stops_at_an_empty_page_even_if_pages_says_more():
         router.get("/containers").mock(side_effect=effect)
         q = client()
         q.prefetch = 1
-        items = [i async for i in q.list_containers([1])]
+        items = [i async for i in q.paged("/containers", {"datastore": [1]})]
     assert items == [{"id": 1}]
     assert q.http.stats.count("GET", "/containers") == 2
 
@@ -99,7 +98,7 @@ async def test_a_body_that_is_not_a_page_envelope_is_a_response_error():
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
         router.get("/integrations").respond(200, json=[{"id": 1}])
         with pytest.raises(ApiResponseError, match="GET /integrations"):
-            [i async for i in client().list_integrations()]
+            await client().atlan_integrations()
 
 
 # --------------------------------------------------------------------------- endpoints
@@ -109,47 +108,62 @@ def one_page(items):
     return httpx.Response(200, json={"items": items, "total": len(items), "page": 1, "size": 100, "pages": 1})
 
 
-async def test_list_containers_filters_by_datastores_and_never_sends_archived():
+def container_item(cid: int, datastore: int = 3, tags=()):
+    return {"id": cid, "name": f"T{cid}", "container_type": "table", "datastore": {"id": datastore},
+            "global_tags": [{"name": t, "type": "global"} for t in tags], "metrics": {}}
+
+
+async def test_containers_filter_by_datastores_and_never_send_archived():
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
-        route = router.get("/containers").mock(return_value=one_page([{"id": 1}]))
-        [c async for c in client().list_containers([3, 4])]
+        route = router.get("/containers").mock(return_value=one_page([container_item(1)]))
+        found = await client().containers([3, 4])
     params = route.calls.last.request.url.params
     assert params.get_list("datastore") == ["3", "4"] and "archived" not in params
+    assert [(c.id, c.datastore_id, c.name) for c in found] == [(1, 3, "T1")]
 
 
-async def test_list_containers_without_datastores_makes_no_request():
+async def test_containers_without_datastores_make_no_request():
     with respx.mock(base_url=BASE, assert_all_called=True):
-        assert [c async for c in client().list_containers([])] == []
+        assert await client().containers([]) == []
 
 
-async def test_checks_and_anomalies_are_scoped_and_filtered_by_status():
+async def test_containers_by_id_list_100_ids_per_request():
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
-        checks = router.get("/quality-checks").mock(return_value=one_page([]))
+        route = router.get("/containers").mock(
+            side_effect=lambda r: one_page([container_item(int(i)) for i in r.url.params.get_list("id")]))
+        found = await client().containers_by_id(range(150))
+    assert [len(c.request.url.params.get_list("id")) for c in route.calls] == [100, 50]
+    assert sorted(c.id for c in found) == list(range(150))
+
+
+async def test_field_counts_list_active_checks_and_anomalies_of_the_scope():
+    with respx.mock(base_url=BASE, assert_all_called=True) as router:
+        checks = router.get("/quality-checks").mock(return_value=one_page([check(1, 10, ["EMAIL"])]))
         anomalies = router.get("/anomalies").mock(side_effect=lambda r: one_page([]))
         q = client()
-        [c async for c in q.list_checks(datastore_id=5)]
-        [a async for a in q.list_anomalies(container_id=9)]
-        [a async for a in q.list_anomalies(statuses=("Active", "Resolved"))]
-        [a async for a in q.list_anomalies(statuses=("Resolved",))]
+        assert await q.field_counts(datastore_id=5) == {(10, "EMAIL"): (1, 0)}
+        assert await q.field_counts(container_id=9, checks=False) == {}
     check_params = checks.calls.last.request.url.params
     assert check_params.get_list("datastore") == ["5"] and check_params["status"] == "Active"
-    first, mixed, archived = (c.request.url.params for c in anomalies.calls)
-    assert first.get_list("container") == ["9"] and first.get_list("status") == ["Active"]
-    assert "archived" not in first
-    assert mixed["archived"] == "include" and archived["archived"] == "only"
+    assert checks.call_count == 1
+    last = anomalies.calls.last.request.url.params
+    assert last.get_list("container") == ["9"] and last.get_list("status") == ["Active"]
+    assert "archived" not in last
 
 
-async def test_container_fields_is_a_bare_array():
+async def test_fields_are_a_bare_array_without_the_deleted_ones_and_take_their_counts():
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
-        router.get("/containers/7/fields").respond(200, json=[{"id": 1, "name": "A"}])
-        assert await client().container_fields(7) == [{"id": 1, "name": "A"}]
+        router.get("/containers/7/fields").respond(200, json=[
+            {"id": 1, "name": "A"}, {"id": 2, "name": "B", "deleted_at": "2026-01-01T00:00:00Z"}])
+        found = await client().fields(7, {(7, "A"): (3, 1)})
+    assert [(f.id, f.container_id, f.active_checks, f.active_anomalies) for f in found] == [(1, 7, 3, 1)]
 
 
 async def test_missing_datastore_is_not_found_with_a_hint_naming_it():
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
         router.get("/datastores/42").respond(404, json={"detail": "Datastore not found"})
         with pytest.raises(NotFound) as info:
-            await client().get_datastore(42)
+            await client().datastore(42)
     assert "datastore 42" in info.value.hint and "qatlan.toml" in info.value.hint
 
 
@@ -157,40 +171,60 @@ async def test_global_tags_are_addressed_by_url_encoded_name():
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
         route = router.route(url__regex=r".*/global-tags/.*").respond(200, json={"name": "PII/EU"})
         q = client()
-        await q.get_global_tag("PII/EU")
-        await q.update_global_tag("PII/EU", {"type": "external", "category": "x"})
+        assert (await q.tag("PII/EU")).name == "PII/EU"
+        await q.make_external("PII/EU", 3)
     assert [c.request.url.raw_path for c in route.calls] == [b"/api/global-tags/PII%2FEU"] * 2
     assert route.calls.last.request.method == "PUT"
+    assert json.loads(route.calls.last.request.content) == {"type": "external", "integration_id": 3}
 
 
-async def test_create_external_global_tag_body():
+async def test_an_unknown_tag_is_none():
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
-        route = router.post("/global-tags").respond(200, json={"id": 1, "name": "PII"})
-        await client().create_global_tag("PII", integration_id=3, description="from Atlan")
+        router.get("/global-tags/nope").respond(404, json={"detail": "not found"})
+        assert await client().tag("nope") is None
+
+
+async def test_create_external_tag_body():
+    with respx.mock(base_url=BASE, assert_all_called=True) as router:
+        route = router.post("/global-tags").respond(
+            200, json={"id": 1, "name": "PII", "type": "external", "integration": {"id": 3}})
+        tag = await client().create_external_tag("PII", 3, description="from Atlan")
     body = json.loads(route.calls.last.request.content)
     assert body == {"type": "external", "name": "PII", "integration_id": 3, "description": "from Atlan"}
+    assert (tag.name, tag.type, tag.integration_id) == ("PII", "external", 3)
 
 
-async def test_bulk_patches_send_id_and_tags_and_skip_empty_batches():
+async def test_tag_writes_send_id_and_tags_return_the_new_tags_and_skip_empty_batches():
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
-        containers = router.patch("/containers").respond(200, json=[])
-        fields = router.patch("/fields").respond(200, json=[])
+        containers = router.patch("/containers").respond(200, json=[container_item(1, tags=["PII"])])
+        fields = router.patch("/fields").respond(200, json=[{"id": 2, "name": "F", "global_tags": []}])
         q = client()
-        await q.patch_containers([{"id": 1, "tags": ["PII"]}])
-        await q.patch_fields([{"id": 2, "tags": []}])
-        assert await q.patch_fields([]) == []
+        assert await q.set_container_tags([(1, ["PII"])]) == {1: (QTag("PII", "global"),)}
+        assert await q.set_field_tags([(2, [])]) == {2: ()}
+        assert await q.set_field_tags([]) == {}
     assert json.loads(containers.calls.last.request.content) == [{"id": 1, "tags": ["PII"]}]
     assert fields.call_count == 1
 
 
-async def test_update_datastore_and_me():
+async def test_datastore_tags_are_written_back_with_the_datastore_body_last_read():
+    item = {"id": 3, "name": "wh", "store_type": "jdbc", "type": "snowflake", "connection_id": 9,
+            "database": "DB", "schema": "S", "global_tags": [], "metrics": {}, "host": "ignored"}
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
-        put = router.put("/datastores/3").respond(200, json={"id": 3})
-        router.get("/users/me").respond(200, json={"name": "bot"})
+        get = router.get("/datastores/3").respond(200, json=item)
+        put = router.put("/datastores/3").respond(200, json={**item, "global_tags": [{"name": "x"}]})
         q = client()
-        assert await q.update_datastore(3, {"name": "wh", "tags": ["x"]}) == {"id": 3}
-        assert (await q.me())["name"] == "bot"
-    assert json.loads(put.calls.last.request.content) == {"name": "wh", "tags": ["x"]}
+        await q.datastore(3)
+        assert await q.set_datastore_tags(3, ["x"]) == (QTag("x", "global"),)
+    assert json.loads(put.calls.last.request.content) == {
+        "name": "wh", "connection_id": 9, "database": "DB", "schema": "S", "tags": ["x"]}
+    assert get.call_count == 1
+
+
+async def test_atlan_integrations_are_the_ids_of_type_atlan():
+    with respx.mock(base_url=BASE, assert_all_called=True) as router:
+        router.get("/integrations").mock(return_value=one_page([
+            {"id": 3, "type": "atlan"}, {"id": 4, "type": "alation"}]))
+        assert await client().atlan_integrations() == [3]
 
 
 @pytest.mark.parametrize(

@@ -1,1 +1,0 @@
-"""The command modules of the qatlan CLI; qatlan/cli.py mounts them."""

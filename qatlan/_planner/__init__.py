@@ -1,1 +1,0 @@
-"""Internals of the functional core: `qatlan.matching` and `qatlan.planner` import from here."""

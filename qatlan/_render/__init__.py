@@ -1,1 +1,0 @@
-"""Plan and match renderers behind `qatlan.render` (private; import from qatlan.render)."""

@@ -1,1 +1,0 @@
-"""Internals of `qatlan.state`: schema and migrations, snapshots, locks. Import `qatlan.state`."""

@@ -1,0 +1,102 @@
+"""The apply journal: each change's outcome, committed with the ownership it implies.
+
+`Journal.record(works)` journals each settled change (keyed by plan checksum and address;
+a later run of the same plan replaces the row) and, for `applied` and `already` changes,
+the ownership record (`qatlan.plan.own`) in the same transaction (`State.record_outcomes`).
+A process killed at any moment therefore leaves either both or neither. `find_interrupted`
+finds the plan of an apply that was killed or interrupted, so the next `qatlan apply` can
+finish it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from qatlan import addresses
+from qatlan.normalize import iso_utc
+from qatlan.plan import Plan, own
+from qatlan.state import State
+
+from qatlan.apply.result import SETTLED, Outcome, Work
+
+__all__ = ["Interrupted", "Journal", "find_interrupted"]
+
+
+class Journal:
+    """Journal rows and ownership for one plan, in one state."""
+
+    def __init__(self, state: State, checksum: str, run_id: int | None, now: Callable[[], float]):
+        self.state, self.checksum, self.run_id, self.now = state, checksum, run_id, now
+        self.owned: dict[str, Any] = state.owned()
+        self.plan_id: int | None = state.plan_id(checksum)
+
+    def settled(self) -> dict[str, tuple[Outcome, str | None]]:
+        """address → (outcome, error) of every change an earlier run already settled."""
+        out = {}
+        for address, (outcome, error) in self.state.journal(self.checksum).items():
+            if Outcome(outcome) in SETTLED:
+                out[address] = (Outcome(outcome), error)
+        return out
+
+    def record(self, works: Iterable[Work], dirty_containers: Iterable[int] = ()) -> None:
+        """Commit the outcomes of `works` (settled ones only) and their ownership at once."""
+        done = [w for w in works if w.outcome is not None]
+        dirty = sorted(set(dirty_containers))
+        if not done and not dirty:
+            return
+        owned = [self._own(w) for w in done
+                 if w.outcome in SETTLED and not addresses.is_typedef(w.change.address)]
+        outcomes = [(w.change.address, w.change.action.value, w.outcome.value, w.error) for w in done]
+        self.state.record_outcomes(self.checksum, self.run_id, self.plan_id, outcomes, owned, dirty,
+                                   at=iso_utc(self.now()))
+
+    def _own(self, w: Work) -> tuple[str, Any]:
+        key, value = own(self.owned, w.change)
+        if value is None:
+            self.owned.pop(key, None)
+        else:
+            self.owned[key] = value
+        return key, value
+
+
+# --------------------------------------------------------------------------- resuming
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """An apply that did not finish: its run, its plan, and how much is left."""
+
+    run_id: int
+    started_at: str
+    plan: Plan
+    checksum: str
+    left: int
+
+
+def find_interrupted(state: State) -> Interrupted | None:
+    """The plan of the latest apply if it stopped half-way and can still be finished.
+
+    "Stopped half-way": killed (its run is still `running`; call this while holding the
+    state lock, so that run is a dead one), interrupted, or aborted by an unexpected error.
+    An apply that finished with failed changes is not resumed: plan again. None also when
+    its plan is not in the state, when the state moved on since the plan was made (a
+    refresh saw changes), or when nothing is left to do.
+    """
+    run = state.last_run("apply")
+    if run is None or run["outcome"] == "ok" or not run.get("plan_checksum"):
+        return None
+    if run["outcome"] == "error" and run.get("counts") is not None:
+        return None  # it finished, with failed changes
+    checksum = run["plan_checksum"]
+    plan = state.load_plan(checksum)
+    if plan is None:
+        return None
+    if plan.base.get("lineage") != state.lineage or plan.base.get("serial") != state.serial:
+        return None
+    done = Journal(state, checksum, None, lambda: 0.0).settled()
+    left = sum(1 for c in plan.changes if c.address not in done)
+    if not left:
+        return None
+    return Interrupted(run["id"], run["started_at"], plan, checksum, left)

@@ -1,0 +1,127 @@
+"""`qatlan apply`: a saved plan, an interrupted apply's plan, or a new plan after a typed `yes`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from qatlan.cli.common import (
+    CONFIG_OPTION,
+    LOCK_TIMEOUT_OPTION,
+    STATE_OPTION,
+    fail,
+    handle_errors,
+    load,
+    open_state,
+    state_path,
+)
+
+commands = typer.Typer()
+
+APPROVE_PROMPT = (
+    "\nDo you want to perform these actions?\n"
+    "  qatlan will perform the actions described above.\n"
+    "  Only 'yes' will be accepted to approve.\n\n"
+    "  Enter a value"
+)
+
+
+def _interactive() -> bool:
+    """Whether a person can answer the approval question (a seam for tests)."""
+    return sys.stdin.isatty()
+
+
+def _approve(auto_approve: bool) -> None:
+    if auto_approve:
+        return
+    answer = typer.prompt(APPROVE_PROMPT, default="", show_default=False, prompt_suffix=": ")
+    if answer.strip() != "yes":
+        typer.echo("\nApply cancelled.")
+        raise typer.Exit(1)
+    typer.echo("")
+
+
+def _plan_to_apply(cfg: Any, st: Any, saved: Any, options: Any, auto_approve: bool) -> Any:
+    """The plan this run applies (None: nothing to do); asks for approval when it made one."""
+    from qatlan.apply import find_interrupted
+    from qatlan.pipeline import check_not_stale, make_plan
+    from qatlan.render import Progress, human
+
+    if saved is not None:
+        check_not_stale(saved, st)
+        if saved.is_empty():
+            typer.echo("No changes. Both sides are in sync.")
+            return None
+        return saved
+    left = find_interrupted(st)
+    if left is not None:
+        typer.echo(f"Resuming the apply of plan {left.checksum[:12]} that was interrupted "
+                   f"(run {left.run_id}, started {left.started_at}): {left.left} of "
+                   f"{len(left.plan.changes)} changes left. Settled changes are not repeated.")
+        _approve(auto_approve)
+        return left.plan
+    progress = Progress()
+    try:
+        plan = make_plan(cfg, st, options, progress=progress)
+    finally:
+        progress.close()
+    typer.echo(human(plan, color=sys.stdout.isatty()))
+    if plan.is_empty():
+        return None
+    _approve(auto_approve)
+    return plan
+
+
+@commands.command()
+@handle_errors
+def apply(
+    planfile: Path = typer.Argument(None, help="A plan saved with `qatlan plan --out FILE`; "
+                                               "applied as it is, without asking."),
+    auto_approve: bool = typer.Option(False, "--auto-approve", help="Skip the typed `yes`."),
+    parallelism: int = typer.Option(None, "--parallelism", min=1, max=64,
+                                    help="Batches in flight at once (default: atlan.concurrency from qatlan.toml)."),
+    lock_timeout: float = LOCK_TIMEOUT_OPTION,
+    create_definitions: bool = typer.Option(False, "--create-definitions",
+                                            help="Create missing Atlan tag and custom metadata definitions."),
+    allow_mass_removal: bool = typer.Option(False, "--allow-mass-removal",
+                                            help="Accept a plan that removes more than max_removal_share."),
+    config: Path = CONFIG_OPTION,
+    state: Path = STATE_OPTION,
+) -> None:
+    """Apply a saved plan, or plan now and apply after a typed `yes`.
+
+    Targets are read again first: what already matches is not written again.
+
+    What changed since the plan is reported as drifted. Rerun after a kill: nothing repeats.
+
+    Example: qatlan plan --out plan.json && qatlan apply plan.json
+    """
+    from qatlan.apply import apply_plan
+    from qatlan.pipeline import PlanOptions
+    from qatlan.plan import read_plan_file
+    from qatlan.render import Progress, apply_summary
+
+    cfg = load(config)
+    saved = read_plan_file(planfile) if planfile is not None else None
+    if saved is not None and (create_definitions or allow_mass_removal):
+        raise fail("--create-definitions and --allow-mass-removal shape a new plan; a saved plan "
+                   "is applied as it was made", hint="pass them to `qatlan plan --out FILE` instead")
+    if saved is None and not auto_approve and not _interactive():
+        raise fail("qatlan apply asks for a typed `yes`, but there is no terminal to ask on",
+                   hint="pass --auto-approve, or save a plan (`qatlan plan --out FILE`) and "
+                        "apply that file")
+    options = PlanOptions(create_definitions=create_definitions, allow_mass_removal=allow_mass_removal)
+    with open_state(state_path(cfg, state)) as st, st.locked("apply", lock_timeout):
+        plan = _plan_to_apply(cfg, st, saved, options, auto_approve)
+        if plan is None:
+            return
+        progress = Progress()
+        try:
+            result = apply_plan(cfg, st, plan, parallelism=parallelism, progress=progress)
+        finally:
+            progress.close()
+    typer.echo(apply_summary(result))
+    result.raise_for_failures()

@@ -1,0 +1,80 @@
+"""Shared CLI plumbing: error handling, common options, config and state opening, and the
+`register` helper each command module uses to add its commands to the app."""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from qatlan.errors import QatlanError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_options = {"debug": False}
+
+
+def fail(message: str, hint: str | None = None, code: int = 1) -> typer.Exit:
+    """Print an error (and a hint) on stderr and return the Exit to raise."""
+    typer.echo(f"Error: {message}", err=True)
+    if hint:
+        typer.echo(f"  {hint}", err=True)
+    return typer.Exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Turn QatlanError (and Ctrl-C) into a message and exit code; --debug shows the traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except QatlanError as exc:
+            if _options["debug"]:
+                traceback.print_exc()
+            raise fail(str(exc), exc.hint) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", code=130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- shared options
+
+CONFIG_OPTION = typer.Option(
+    Path("qatlan.toml"), "--config", "-c", envvar="QATLAN_CONFIG", help="Path to qatlan.toml."
+)
+STATE_OPTION = typer.Option(
+    None, "--state", help="Path to the state database (default: the \\[state] path in qatlan.toml)."
+)
+LOCK_TIMEOUT_OPTION = typer.Option(
+    0.0, "--lock-timeout", help="Seconds to wait for another run's state lock before failing."
+)
+
+
+def load(path: Path) -> Any:
+    from qatlan.config import load_config
+
+    return load_config(path)
+
+
+def state_path(config: Any, override: Path | None) -> Path:
+    return Path(override) if override is not None else Path(config.state.path)
+
+
+def open_state(path: Path, *, create: bool = True) -> Any:
+    from qatlan.state import State
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return State.open(path, create=create)
+
+
+def register(commands: typer.Typer, app: typer.Typer) -> None:
+    """Add the commands of a command module's `commands` app to the main app."""
+    app.registered_commands.extend(commands.registered_commands)
+    app.registered_groups.extend(commands.registered_groups)
+

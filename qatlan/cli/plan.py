@@ -1,0 +1,168 @@
+"""Commands that plan: plan, show, match. Glue over qatlan.pipeline, qatlan.render, qatlan.plan."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import typer
+
+from qatlan.cli.common import (
+    CONFIG_OPTION,
+    LOCK_TIMEOUT_OPTION,
+    STATE_OPTION,
+    fail,
+    handle_errors,
+    load,
+    open_state,
+    state_path,
+)
+
+commands = typer.Typer()
+
+NOT_SAVED = ("Note: You didn't use the --out option to save this plan, so qatlan can't "
+             "guarantee to take exactly these actions if you run `qatlan apply` now.")
+
+
+#: characters gathered before each write when echoing pieces
+_ECHO_BATCH = 1 << 20
+
+
+def _echo_json(data: object) -> None:
+    # one line, like `terraform show -json` (pipe through `jq .` to read it)
+    typer.echo(json.dumps(data, ensure_ascii=False))
+
+
+def _echo_pieces(pieces: Iterable[str]) -> None:
+    """Echo the text of `pieces` and a newline, like `typer.echo("".join(pieces))`, about a
+    megabyte per write. Pieces must not split an ANSI code (echo strips those off a pipe)."""
+    batch: list[str] = []
+    size = 0
+    for piece in pieces:
+        batch.append(piece)
+        size += len(piece)
+        if size >= _ECHO_BATCH:
+            typer.echo("".join(batch), nl=False)
+            batch, size = [], 0
+    batch.append("\n")
+    typer.echo("".join(batch), nl=False)
+
+
+def _saved_note(out: Path) -> str:
+    return (f"Saved the plan to: {out}\n\nTo perform exactly these actions, run:\n"
+            f"    qatlan apply {out}")
+
+
+@commands.command()
+@handle_errors
+def plan(
+    no_refresh: bool = typer.Option(False, "--no-refresh", help="Plan from the latest snapshot; do not read either side."),
+    full: bool = typer.Option(False, "--full", help="Refresh everything, not only what changed."),
+    out: Path = typer.Option(None, "--out", metavar="FILE", help="Save the plan here for `qatlan apply FILE`."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON (docs/plan-format.md)."),
+    as_markdown: bool = typer.Option(False, "--markdown", help="Print a pull-request comment (under 65,536 characters)."),
+    detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode", help="Exit 0 for no changes, 2 for changes, 1 for errors."),
+    target: list[str] = typer.Option(None, "--target", metavar="PATTERN", help="Only changes whose address or asset matches (shell wildcards; repeatable)."),
+    exclude: list[str] = typer.Option(None, "--exclude", metavar="PATTERN", help="Leave out changes whose address or asset matches (repeatable)."),
+    pull_only: bool = typer.Option(False, "--pull-only", help="Only Atlan → Qualytics (tags)."),
+    push_only: bool = typer.Option(False, "--push-only", help="Only Qualytics → Atlan (scores, tags, links, announcements)."),
+    create_definitions: bool = typer.Option(False, "--create-definitions", help="Also create missing Atlan tag and custom metadata definitions."),
+    allow_mass_removal: bool = typer.Option(False, "--allow-mass-removal", help="Accept a plan that removes more than [sync] max_removal_share of what qatlan owns."),
+    config: Path = CONFIG_OPTION,
+    state: Path = STATE_OPTION,
+    lock_timeout: float = LOCK_TIMEOUT_OPTION,
+) -> None:
+    """Refresh both sides and show what qatlan would change.
+
+    Example: qatlan plan --out plan.json --target '*ORDERS*'
+    """
+    from qatlan.pipeline import PlanOptions, make_stored_plan
+    from qatlan.plan import write_plan_file
+    from qatlan.render import Progress
+
+    if as_json and as_markdown:
+        raise fail("--json and --markdown exclude each other", "pass one of them")
+    cfg = load(config)
+    options = PlanOptions(refresh=not no_refresh, full_refresh=full, pull_only=pull_only,
+                          push_only=push_only, targets=tuple(target or ()),
+                          excludes=tuple(exclude or ()), create_definitions=create_definitions,
+                          allow_mass_removal=allow_mass_removal)
+    progress = Progress()
+    with open_state(state_path(cfg, state), create=not no_refresh) as st, \
+            st.locked("plan", lock_timeout):
+        try:
+            result, checksum = make_stored_plan(cfg, st, options, progress=progress)
+        finally:
+            progress.close()
+    if out is not None:
+        write_plan_file(result, out, checksum=checksum)
+    _print_plan(result, as_json, as_markdown, checksum)
+    if not result.is_empty():
+        note = _saved_note(out) if out is not None else NOT_SAVED
+        typer.echo("\n" + note, err=as_json or as_markdown)
+    if detailed_exitcode and not result.is_empty():
+        raise typer.Exit(2)
+
+
+def _print_plan(result, as_json: bool, as_markdown: bool, checksum: str | None = None) -> None:
+    from qatlan import render
+
+    if as_json:
+        # one line, like `terraform show -json` (pipe through `jq .` to read it)
+        _echo_pieces(render.json_pieces(result, checksum=checksum))
+    elif as_markdown:
+        typer.echo(render.markdown(result), nl=False)
+    else:
+        _echo_pieces(render.human_pieces(result, color=sys.stdout.isatty()))
+
+
+@commands.command()
+@handle_errors
+def show(
+    file: Path = typer.Argument(..., metavar="FILE", help="A plan saved with `qatlan plan --out FILE`."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON (docs/plan-format.md)."),
+    as_markdown: bool = typer.Option(False, "--markdown", help="Print a pull-request comment."),
+) -> None:
+    """Print a saved plan, human-readable or as JSON.
+
+    Example: qatlan show plan.json --json | jq '.summary'
+    """
+    from qatlan.plan import read_plan_file
+
+    if as_json and as_markdown:
+        raise fail("--json and --markdown exclude each other", "pass one of them")
+    _print_plan(read_plan_file(file), as_json, as_markdown)
+
+
+@commands.command()
+@handle_errors
+def match(
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    no_refresh: bool = typer.Option(False, "--no-refresh", help="Match the latest snapshot; do not read either side."),
+    config: Path = CONFIG_OPTION,
+    state: Path = STATE_OPTION,
+    lock_timeout: float = LOCK_TIMEOUT_OPTION,
+) -> None:
+    """Show how Qualytics assets match Atlan assets, and why the rest are skipped.
+
+    Example: qatlan match --no-refresh
+    """
+    from qatlan import render
+    from qatlan.pipeline import PlanOptions, match_report
+    from qatlan.render import Progress
+
+    cfg = load(config)
+    progress = Progress()
+    with open_state(state_path(cfg, state), create=not no_refresh) as st, \
+            st.locked("match", lock_timeout):
+        try:
+            result, snapshot = match_report(cfg, st, PlanOptions(refresh=not no_refresh),
+                                            progress=progress)
+        finally:
+            progress.close()
+    if as_json:
+        _echo_json(render.match_json(result))
+    else:
+        typer.echo(render.match_report(result, snapshot), nl=False)

@@ -1,0 +1,31 @@
+"""qatlan.toml: the models, loading with one message per problem, and `qatlan init`'s template.
+
+    load_config(path)      read and validate a file (ConfigError lists every problem)
+    parse_config(data)     validate an already-parsed document
+    init_config(path)      write the commented template; render_template() is its text
+    Config, ...            the models (models.py): every key, default and description
+"""
+
+from qatlan.config.load import load_config, parse_config
+from qatlan.config.models import (
+    AtlanConfig,
+    Config,
+    MappingConfig,
+    QualyticsConfig,
+    StateConfig,
+    SyncConfig,
+)
+from qatlan.config.template import init_config, render_template
+
+__all__ = [
+    "AtlanConfig",
+    "Config",
+    "MappingConfig",
+    "QualyticsConfig",
+    "StateConfig",
+    "SyncConfig",
+    "init_config",
+    "load_config",
+    "parse_config",
+    "render_template",
+]

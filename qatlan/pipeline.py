@@ -1,0 +1,204 @@
+"""The planning pipeline, as a library: config and state in, a stored `Plan` out.
+
+    from qatlan.config import load_config
+    from qatlan.pipeline import PlanOptions, make_plan
+    from qatlan.state import State
+
+    with State.open("state/qatlan.db") as state:
+        plan = make_plan(load_config("qatlan.toml"), state, PlanOptions(pull_only=True))
+
+`make_plan` refreshes (unless `refresh=False`), matches, plans with the pure planner, applies
+the mass-removal rule, stores the plan in the state's `plans` table and records a `plan` run
+(`make_stored_plan` also returns the stored plan's checksum, so callers need not compute it).
+`check_not_stale` is the Terraform-style lineage/serial check a saved plan must pass before
+apply. The CLI (`qatlan plan`, `qatlan match`) is a thin shell over these functions.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from qatlan.config import Config
+from qatlan.errors import ConfigError, StaleStateError, StateError
+from qatlan.match import MatchResult, match, resolve_domains
+from qatlan.model import Snapshot
+from qatlan.normalize import iso_utc
+from qatlan.plan import Plan
+from qatlan.planner import PlanSettings, check_removals, owned_item_count, plan
+from qatlan.refresh import refresh
+from qatlan.state import State
+
+__all__ = [
+    "PlanOptions",
+    "check_not_stale",
+    "check_patterns",
+    "make_plan",
+    "make_stored_plan",
+    "match_report",
+    "settings_from",
+]
+
+ProgressFn = Callable[[str, int, "int | None"], None]
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """What one `qatlan plan` run asks for, on top of qatlan.toml."""
+
+    refresh: bool = True  # False: plan from the latest snapshot (--no-refresh)
+    full_refresh: bool = False  # --full
+    pull_only: bool = False  # Atlan → Qualytics only
+    push_only: bool = False  # Qualytics → Atlan only
+    targets: tuple[str, ...] = ()  # --target patterns (shell wildcards)
+    excludes: tuple[str, ...] = ()  # --exclude patterns
+    create_definitions: bool = False  # create missing tag / custom metadata definitions
+    allow_mass_removal: bool = False  # accept removing more than max_removal_share
+
+
+# --------------------------------------------------------------------------- config → planner
+
+
+def check_patterns(patterns: tuple[str, ...], flag: str) -> None:
+    """Refuse --target/--exclude patterns that cannot be what the user meant."""
+    for p in patterns:
+        problem = None
+        if not p.strip():
+            problem = "is empty"
+        elif _unclosed_bracket(p):
+            problem = "has a '[' without its ']'"
+        if problem:
+            raise ConfigError(
+                f"{flag} {p!r} {problem}",
+                hint="patterns are shell wildcards matched against addresses and asset names: "
+                     "* any text, ? one character, [abc] one of a set (e.g. --target '*ORDERS*')",
+            )
+
+
+def _unclosed_bracket(pattern: str) -> bool:
+    # fnmatch treats an unclosed [ as a literal, which is almost never what was meant
+    return re.search(r"\[(?![^\]]*\])", pattern.replace("[]]", "").replace("[!]]", "")) is not None
+
+
+def settings_from(config: Config, options: PlanOptions = PlanOptions()) -> PlanSettings:
+    """PlanSettings from qatlan.toml and the run's options; ConfigError for bad options."""
+    if options.pull_only and options.push_only:
+        raise ConfigError("--pull-only and --push-only exclude each other",
+                          hint="pass one of them, or neither to sync both ways")
+    check_patterns(tuple(options.targets), "--target")
+    check_patterns(tuple(options.excludes), "--exclude")
+    sync = config.sync
+    return PlanSettings(
+        pull=sync.pull and not options.push_only,
+        push=sync.push and not options.pull_only,
+        push_tags=sync.push_tags,
+        announcements=sync.announcements,
+        overwrite_tags=sync.overwrite_tags,
+        domains=tuple(sync.domains),
+        cm_set_name=config.atlan.custom_metadata_set,
+        link_name=config.atlan.link_name,
+        qualytics_ui_url=config.qualytics.ui_url or "",
+        integration_id=config.qualytics.integration_id,
+        max_removal_share=sync.max_removal_share,
+        create_definitions=options.create_definitions,
+        allow_mass_removal=options.allow_mass_removal,
+        targets=tuple(options.targets),
+        excludes=tuple(options.excludes),
+    )
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+def _snapshot(config: Config, state: State, options: PlanOptions, now: Callable[[], float],
+              progress: ProgressFn | None, transports: Mapping[str, Any]) -> tuple[int, Snapshot]:
+    """(snapshot id, snapshot): a fresh refresh, or the latest one with refresh=False."""
+    if options.refresh:
+        result = refresh(config, state, full=options.full_refresh, progress=progress, now=now,
+                         **transports)
+        return result.snapshot_id, state.load_snapshot(result.snapshot_id)
+    snapshot_id = state.latest_snapshot_id()
+    if snapshot_id is None:
+        raise StateError("no snapshot yet: run qatlan refresh",
+                         hint="or run `qatlan plan` without --no-refresh to read both sides first")
+    return snapshot_id, state.load_snapshot(snapshot_id)
+
+
+def make_plan(config: Config, state: State, options: PlanOptions = PlanOptions(), *,
+              now: Callable[[], float] = time.time, progress: ProgressFn | None = None,
+              **transports: Any) -> Plan:
+    """Refresh (unless `options.refresh` is False), match, plan, check removals, store.
+
+    The plan is stored in the state's `plans` table and a `plan` run is recorded (outcome
+    `error` with the message when anything fails, including a refused mass removal).
+    `transports` (`atlan_transport`, `qualytics_transport`) are test seams for the refresh.
+    """
+    return make_stored_plan(config, state, options, now=now, progress=progress, **transports)[0]
+
+
+def make_stored_plan(config: Config, state: State, options: PlanOptions = PlanOptions(), *,
+                     now: Callable[[], float] = time.time, progress: ProgressFn | None = None,
+                     **transports: Any) -> tuple[Plan, str]:
+    """`make_plan`, returning `(plan, plan_checksum(plan))` (the checksum comes from storing)."""
+    settings = settings_from(config, options)
+    with state.run("plan") as run:
+        owned = state.owned()
+        result = _plan(config, state, options, settings, owned, now, progress, transports)
+        check_removals(result, owned_item_count(owned), settings)
+        checksum = state.save_plan(result, run.id)
+        run.finish("ok", counts=_summary(result))
+    return result, checksum
+
+
+def _plan(config: Config, state: State, options: PlanOptions, settings: PlanSettings,
+          owned: Mapping[str, Any], now: Callable[[], float], progress: ProgressFn | None,
+          transports: Mapping[str, Any]) -> Plan:
+    # the snapshot is freed when this returns, before the plan is serialised and stored
+    snapshot_id, snapshot = _snapshot(config, state, options, now, progress, transports)
+    base = {"lineage": state.lineage, "serial": state.serial, "snapshot_id": snapshot_id}
+    return plan(snapshot, settings, rules=config.mappings, owned=owned, base=base,
+                created_at=iso_utc(now()))
+
+
+def match_report(config: Config, state: State, options: PlanOptions = PlanOptions(), *,
+                 now: Callable[[], float] = time.time, progress: ProgressFn | None = None,
+                 **transports: Any) -> tuple[MatchResult, Snapshot]:
+    """Refresh (unless `options.refresh` is False) and match; nothing is planned or stored."""
+    _, snapshot = _snapshot(config, state, options, now, progress, transports)
+    domain_guids = None
+    if config.sync.domains:
+        domain_guids = resolve_domains(snapshot.domains, config.sync.domains, snapshot.assets)
+    return match(snapshot, config.mappings, domain_guids), snapshot
+
+
+def _summary(p: Plan) -> dict[str, int]:
+    return {**p.counts(), "unchanged": p.unchanged, "conflicts": len(p.conflicts),
+            "skipped": len(p.skipped)}
+
+
+# --------------------------------------------------------------------------- stale plans
+
+
+def check_not_stale(plan: Plan, state: State) -> None:
+    """Refuse a saved plan whose state moved on (Terraform's two checks, two messages).
+
+    A different lineage means another state database; a different serial means a refresh
+    saw changes since the plan was made. Raises StaleStateError.
+    """
+    lineage, serial = plan.base.get("lineage"), plan.base.get("serial")
+    if lineage != state.lineage:
+        raise StaleStateError(
+            "the plan was made against a different state database "
+            f"(plan lineage {lineage}, state {state.path} has lineage {state.lineage})",
+            hint="apply it with the state it was made with (--state PATH), or make a new plan",
+        )
+    if serial != state.serial:
+        raise StaleStateError(
+            "Saved plan is stale: the state changed since the plan was made; "
+            "run `qatlan plan` again",
+            hint=f"the plan was made at state serial {serial}; the state is now at serial "
+                 f"{state.serial} (a refresh saw changes on either side)",
+        )

@@ -1,0 +1,30 @@
+"""The plan: what qatlan would change, as data, and how it is saved.
+
+    Plan, Change, Action, Conflict   the model (model.py); `own` says what a change owns
+    plan_checksum                    a plan's identity (checksum.py)
+    write_plan_file, read_plan_file  `qatlan plan --out FILE` files (file.py)
+    iter_json, LazyList              plan JSON in pieces (encode.py)
+
+Pure except for file.py, which reads and writes plan files.
+"""
+
+from qatlan.plan.checksum import canonical_pieces, plan_checksum
+from qatlan.plan.encode import LazyList, iter_json
+from qatlan.plan.file import PLAN_FILE_VERSION, read_plan_file, write_plan_file
+from qatlan.plan.model import FORMAT_VERSION, Action, Change, Conflict, Plan, own
+
+__all__ = [
+    "FORMAT_VERSION",
+    "PLAN_FILE_VERSION",
+    "Action",
+    "Change",
+    "Conflict",
+    "LazyList",
+    "Plan",
+    "canonical_pieces",
+    "iter_json",
+    "own",
+    "plan_checksum",
+    "read_plan_file",
+    "write_plan_file",
+]

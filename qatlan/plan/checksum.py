@@ -1,0 +1,32 @@
+"""A plan's identity: the SHA-256 of its canonical JSON.
+
+The canonical JSON is `Plan.to_dict()` with sorted keys and no spaces. Everything in the
+plan counts, `created_at` and each change's `target` included, so two plans made at
+different times are different plans. It is hashed piece by piece, never held whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from qatlan.plan.encode import iter_json
+from qatlan.plan.model import Plan
+
+__all__ = ["canonical_pieces", "plan_checksum"]
+
+
+def canonical_pieces(data: Plan | Mapping[str, Any]) -> Iterator[bytes]:
+    """The canonical JSON (sorted keys, no spaces) of a plan or plan dict, in pieces."""
+    parts = data.json_parts() if isinstance(data, Plan) else data
+    for text in iter_json(parts, sort_keys=True, separators=(",", ":")):
+        yield text.encode()
+
+
+def plan_checksum(plan: Plan | Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the plan's canonical JSON; a mapping is taken as a plan dict."""
+    digest = hashlib.sha256()
+    for piece in canonical_pieces(plan):
+        digest.update(piece)
+    return digest.hexdigest()

@@ -1,0 +1,89 @@
+"""Plan JSON in pieces: the same text as `json.dumps`, never held whole.
+
+`iter_json` walks dicts key by key and encodes long lists (or `LazyList`s, converted a
+chunk at a time) `chunk_size` items per `json.dumps` call. The plan file, the plan's
+checksum, the stored plan body and `qatlan plan --json` are all written through it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from operator import itemgetter
+from typing import Any
+
+__all__ = ["LazyList", "change_json", "iter_json"]
+
+
+def change_json(change: Any) -> dict[str, Any]:
+    """`change.to_dict()` for encoding only: the target dict is not copied."""
+    target = change.target
+    return {
+        "address": change.address,
+        "action": change.action.value,
+        "before": change.before,
+        "after": change.after,
+        "reason": change.reason,
+        "target": target if type(target) is dict else dict(target),
+    }
+
+
+class LazyList:
+    """A list `iter_json` encodes as `[convert(item), ...]`, converting one chunk at a time."""
+
+    __slots__ = ("convert", "items")
+
+    def __init__(self, items: Sequence[Any], convert: Callable[[Any], Any]):
+        self.items = items
+        self.convert = convert
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def iter_json(value: Any, *, sort_keys: bool = False,
+              separators: tuple[str, str] = (", ", ": "), ensure_ascii: bool = True,
+              chunk_size: int = 100) -> Iterator[str]:
+    """The text of `json.dumps(value, ...)` in pieces; joined, they are exactly that text.
+
+    Dicts with string keys are walked key by key; a `LazyList`, or a list longer than
+    `chunk_size`, is encoded `chunk_size` items at a time, so neither the whole text nor a
+    converted copy of every item is held at once. Everything else goes to `json.dumps`.
+    (The standard library's `JSONEncoder.iterencode` streams too, but only with its pure-Python
+    encoder, which yields every token separately and is many times slower than `json.dumps`
+    over chunks of 100 changes.)
+    """
+    dumps = partial(json.dumps, sort_keys=sort_keys, separators=separators,
+                    ensure_ascii=ensure_ascii)
+    return _walk(value, dumps, separators, sort_keys, max(1, chunk_size))
+
+
+def _walk(value: Any, dumps: Callable[[Any], str], separators: tuple[str, str],
+          sort_keys: bool, size: int) -> Iterator[str]:
+    kind = type(value)
+    if kind is dict and value and all(type(k) is str for k in value):
+        items = sorted(value.items(), key=itemgetter(0)) if sort_keys else value.items()
+        opening = "{"
+        for key, item in items:
+            yield opening + dumps(key) + separators[1]
+            yield from _walk(item, dumps, separators, sort_keys, size)
+            opening = separators[0]
+        yield "}"
+    elif kind is LazyList or (kind is list and len(value) > size):
+        yield from _walk_list(value, dumps, separators[0], size)
+    else:
+        yield dumps(value)
+
+
+def _walk_list(value: Any, dumps: Callable[[Any], str], separator: str,
+               size: int) -> Iterator[str]:
+    items, convert = (value.items, value.convert) if type(value) is LazyList else (value, None)
+    opening = "["
+    for start in range(0, len(items), size):
+        chunk = items[start:start + size]
+        if convert is not None:
+            chunk = [convert(x) for x in chunk]
+        yield opening + dumps(chunk)[1:-1]
+        opening = separator
+    yield "]" if opening != "[" else "[]"

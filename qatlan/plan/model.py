@@ -1,0 +1,205 @@
+"""The plan model: what qatlan would change, as data. No I/O here.
+
+A `Plan` is a sorted tuple of `Change`s. Each change has an address, an action and a before
+and after whose meaning is fixed by the action (Terraform's table):
+
+    action   before     after
+    create   None       the value to write
+    update   the value  the new value (different)
+    delete   the value  None
+    no-op    the value  the same value   (never listed in a plan: counted in `unchanged`)
+
+Addresses are built and parsed by `qatlan.addresses`. One `cm:<Set>` change per asset and
+set holds only the attributes that change, as `{attribute display name: value}` (renderers
+show each as `cm:<Set>.<attribute>`).
+
+`reason` is for display only and must not drive apply. `target` is what apply needs to find
+the object (guid, type, ids, hashed names); it is excluded from equality but round-trips.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from qatlan import addresses
+from qatlan.errors import PlanFileError
+from qatlan.model import Skip
+from qatlan.plan.encode import LazyList, change_json
+
+__all__ = ["FORMAT_VERSION", "Action", "Change", "Conflict", "Plan", "own"]
+
+FORMAT_VERSION = 1
+
+
+class Action(str, Enum):
+    NOOP = "no-op"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    address: str
+    action: Action
+    before: Any
+    after: Any
+    #: display only: why this change is planned (never used by apply)
+    reason: str | None = None
+    #: what apply needs to reach the object; see docs/conflict-rules.md
+    target: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        action = Action(self.action)
+        object.__setattr__(self, "action", action)
+        if action is Action.CREATE and (self.before is not None or self.after is None):
+            raise ValueError(f"{self.address}: a create has no before and has an after")
+        if action is Action.DELETE and (self.after is not None or self.before is None):
+            raise ValueError(f"{self.address}: a delete has a before and no after")
+        if action is Action.UPDATE and (
+            self.before is None or self.after is None or self.before == self.after
+        ):
+            raise ValueError(f"{self.address}: an update has a before and a different after")
+        if action is Action.NOOP and self.before != self.after:
+            raise ValueError(f"{self.address}: a no-op has equal before and after")
+
+    @property
+    def part(self) -> str:
+        return addresses.parse(self.address)[1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "action": self.action.value,
+            "before": self.before,
+            "after": self.after,
+            "reason": self.reason,
+            "target": dict(self.target),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Change":
+        return cls(
+            data["address"], Action(data["action"]), data.get("before"), data.get("after"),
+            data.get("reason"), dict(data.get("target") or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """Something qatlan would write but does not, because someone else owns it."""
+
+    address: str
+    rule: str  # tag_conflict | cm_not_owned | announcement_not_owned | link_not_owned
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"address": self.address, "rule": self.rule, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[Change, ...]
+    unchanged: int = 0
+    conflicts: tuple[Conflict, ...] = ()
+    skipped: tuple[Skip, ...] = ()
+    #: definitions the plan depends on (also in `changes` when settings allow creating them)
+    definitions_needed: tuple[Change, ...] = ()
+    complete: bool = True
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    #: what the plan was built from: state lineage, serial, snapshot id
+    base: Mapping[str, Any] = field(default_factory=dict)
+    created_at: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def is_empty(self) -> bool:
+        return all(c.action is Action.NOOP for c in self.changes)
+
+    def counts(self) -> dict[str, int]:
+        """{"add", "change", "destroy"} as in `Plan: A to add, C to change, D to destroy.`"""
+        out = {"add": 0, "change": 0, "destroy": 0}
+        names = {Action.CREATE: "add", Action.UPDATE: "change", Action.DELETE: "destroy"}
+        for c in self.changes:
+            if c.action in names:
+                out[names[c.action]] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented JSON form (deterministic key order; `summary` is derived)."""
+        return self._dict(lambda items, convert: [convert(x) for x in items], Change.to_dict)
+
+    def json_parts(self) -> dict[str, Any]:
+        """`to_dict()` with its lists as `LazyList`s, for `iter_json`: the same JSON text,
+        without a dict copy of every change held at once."""
+        return self._dict(LazyList, change_json)
+
+    def _dict(self, listed: Callable[[Sequence[Any], Callable[[Any], Any]], Any],
+              change: Callable[[Change], Any]) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "created_at": self.created_at,
+            "complete": self.complete,
+            "base": dict(self.base),
+            "settings": dict(self.settings),
+            "summary": {**self.counts(), "unchanged": self.unchanged,
+                        "conflicts": len(self.conflicts), "skipped": len(self.skipped)},
+            "changes": listed(self.changes, change),
+            "unchanged": self.unchanged,
+            "conflicts": listed(self.conflicts, Conflict.to_dict),
+            "skipped": listed(self.skipped, Skip.to_dict),
+            "definitions_needed": listed(self.definitions_needed, change),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Plan":
+        version = data.get("format_version") if isinstance(data, Mapping) else None
+        if version != FORMAT_VERSION:
+            raise PlanFileError(
+                f"plan format_version {version!r} is not supported (this qatlan reads {FORMAT_VERSION})",
+                hint="make the plan again with this version of qatlan",
+            )
+        try:
+            return cls(
+                changes=tuple(Change.from_dict(c) for c in data["changes"]),
+                unchanged=int(data["unchanged"]),
+                conflicts=tuple(Conflict(**c) for c in data["conflicts"]),
+                skipped=tuple(Skip.from_dict(s) for s in data["skipped"]),
+                definitions_needed=tuple(Change.from_dict(c) for c in data["definitions_needed"]),
+                complete=bool(data["complete"]),
+                settings=dict(data["settings"]),
+                base=dict(data["base"]),
+                created_at=str(data["created_at"]),
+                format_version=version,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PlanFileError(f"the plan is malformed: {exc}") from exc
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+def own(owned: Mapping[str, Any], change: Change) -> tuple[str, Any]:
+    """(key, value) to record in ownership once `change` is applied; value None = forget.
+
+    The key is the change's address. A `cm:` entry holds the attributes qatlan wrote (merged
+    with what it owned before; attributes set to None are dropped). Definitions are not owned.
+    """
+    if addresses.is_typedef(change.address):
+        return change.address, owned.get(change.address)
+    if change.part.startswith("cm:"):
+        merged = dict(owned.get(change.address) or {})
+        if change.action is Action.DELETE:
+            for attr in change.before:
+                merged.pop(attr, None)
+        else:
+            for attr, value in change.after.items():
+                if value is None:
+                    merged.pop(attr, None)
+                else:
+                    merged[attr] = value
+        return change.address, dict(sorted(merged.items())) or None
+    return change.address, change.after

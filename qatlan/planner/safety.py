@@ -1,0 +1,60 @@
+"""The mass-removal rule: a plan may not remove more than a share of what qatlan owns.
+
+A token that lost its persona, or a refresh that read nothing, must not look like
+"everything was deleted".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from qatlan import addresses
+from qatlan.errors import PlanRefused
+from qatlan.plan import Action, Plan
+from qatlan.planner.settings import PlanSettings
+
+__all__ = ["check_removals", "owned_item_count", "removal_count"]
+
+
+def removal_count(p: Plan) -> int:
+    """Owned items the plan removes: deleted tags, Links, announcements and CM values."""
+    n = 0
+    for c in p.changes:
+        if addresses.is_typedef(c.address):
+            continue
+        is_cm = c.part.startswith("cm:")
+        if c.action is Action.DELETE:
+            n += len(c.before) if is_cm else 1
+        elif c.action is Action.UPDATE and is_cm:
+            n += sum(1 for v in c.after.values() if v is None)
+    return n
+
+
+def owned_item_count(owned: Mapping[str, Any]) -> int:
+    """Items qatlan owns, counted like `removal_count` (each CM attribute is one item)."""
+    n = 0
+    for key, value in owned.items():
+        n += len(value) if isinstance(value, Mapping) and addresses.parse(key)[1].startswith("cm:") else 1
+    return n
+
+
+def check_removals(p: Plan, owned_count: int, settings: PlanSettings) -> None:
+    """Refuse a plan that removes more than `max_removal_share` of what qatlan owns.
+
+    A token that lost its persona, or a refresh that read nothing, must not look like
+    "everything was deleted". `allow_mass_removal` (`--allow-mass-removal`) overrides.
+    """
+    removals = removal_count(p)
+    if settings.allow_mass_removal or removals == 0:
+        return
+    limit = settings.max_removal_share * owned_count
+    if removals > limit:
+        share = f"{removals / owned_count:.0%}" if owned_count else "all"
+        raise PlanRefused(
+            f"the plan removes {removals} of the {owned_count} items qatlan owns ({share}), "
+            f"more than the allowed {settings.max_removal_share:.0%}; if that is intended, "
+            "run again with --allow-mass-removal",
+            hint="check that both tokens still see everything: a lost Atlan persona or a "
+                 "partial refresh looks like deletion",
+        )

@@ -1,0 +1,154 @@
+"""The terminal rendering of a plan, grouped by asset like Terraform's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from tabulate import tabulate
+
+from qatlan._gc import gc_paused
+from qatlan.plan import Plan
+from qatlan.render.lines import (
+    asset_skips,
+    breakdown,
+    change_lines,
+    change_skips,
+    conflict_counts,
+    counts_line,
+    groups,
+    header,
+    plural,
+    skip_counts,
+    summary_line,
+)
+
+_RESET = "\033[0m"
+_STYLE = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "!": "\033[35m", "#": "\033[1m"}
+#: change-level skips listed one by one up to this many (the rest counted)
+LIST_LIMIT = 50
+#: lines per piece of `iter_human`
+BATCH = 4096
+
+
+class _Paint:
+    def __init__(self, color: bool):
+        self.color = color
+        self.sym = {s: (f"{_STYLE[s]}{s}{_RESET}" if color else s) for s in "+~-"}
+        self.sym[" "] = " "
+
+    def __call__(self, style: str, text: str) -> str:
+        return f"{_STYLE[style]}{text}{_RESET}" if self.color else text
+
+
+def render_human(plan: Plan, *, color: bool = False) -> str:
+    return "".join(iter_human(plan, color=color))
+
+
+def iter_human(plan: Plan, *, color: bool = False, batch: int = BATCH) -> Iterator[str]:
+    """`render_human`'s text in pieces of about `batch` lines, split only at line ends."""
+    with gc_paused():
+        pending: list[str] = []
+        sep = ""
+        for block in _blocks(plan, _Paint(color)):
+            pending += block
+            if len(pending) >= batch:
+                yield sep + "\n".join(pending)
+                pending, sep = [], "\n"
+        if pending or not sep:
+            yield sep + "\n".join(pending)
+
+
+def _blocks(plan: Plan, paint: _Paint) -> Iterator[list[str]]:
+    """The plan's lines, a block at a time (each asset's changes are one block)."""
+    if not plan.is_empty():
+        yield ["qatlan will perform the following actions:", ""]
+        yield from _changes(plan, paint)
+    yield _definitions_missing(plan)
+    yield _conflicts(plan, paint)
+    yield _skipped(plan)
+    yield _withheld(plan)
+    if not plan.complete:
+        yield [paint("!", "Note: the snapshot did not read completely, so this plan removes "
+                          "nothing (removals are held back until a complete refresh)."), ""]
+    yield _tail(plan, paint)
+
+
+def _tail(plan: Plan, paint: _Paint) -> list[str]:
+    out: list[str] = []
+    if not plan.is_empty():
+        out += _breakdown(plan)
+    if plan.unchanged:
+        out.append(f"{plural(plan.unchanged, 'item')} already in sync.")
+    if plan.is_empty():
+        out.append(paint("#", "No changes. Both sides are in sync."))
+    else:
+        out.append(paint("#", summary_line(plan)))
+    out.append(counts_line(plan))
+    return out
+
+
+def _changes(plan: Plan, paint: _Paint) -> Iterator[list[str]]:
+    sym = {s: f"    {p} " for s, p in paint.sym.items()}
+    for subject, changes in groups(plan.changes):
+        block = [paint("#", "  " + header(subject, changes))]
+        append = block.append
+        for change, part in changes:
+            for s, text in change_lines(change, part):
+                append(sym[s] + text)
+        append("")
+        yield block
+
+
+def _definitions_missing(plan: Plan) -> list[str]:
+    waiting = change_skips(plan, "definition_missing")
+    if not waiting:
+        return []
+    out = ["Atlan definitions missing (not created; pass --create-definitions, or create them "
+           "in Atlan):"]
+    for s in waiting:
+        why = (s.hint or "").split(";")[0]
+        out.append(f"  {s.id}" + (f" ({why})" if why else ""))
+    return out + [""]
+
+
+def _conflicts(plan: Plan, paint: _Paint) -> list[str]:
+    if not plan.conflicts:
+        return []
+    rules = ", ".join(f"{n:,} {rule}" for rule, n in conflict_counts(plan))
+    out = [f"Conflicts, left as they are ({rules}):"]
+    for c in plan.conflicts:
+        out.append(f"  {paint('!', '!')} {c.address}: {c.message}")
+    return out + [""]
+
+
+def _skipped(plan: Plan) -> list[str]:
+    rows = skip_counts(plan)
+    if not rows:
+        return []
+    out = [f"Skipped ({plural(len(asset_skips(plan)), 'asset')}; `qatlan match` lists them "
+           "with hints):"]
+    levels: dict[str, list[str]] = {}
+    for level, reason, n in rows:
+        levels.setdefault(level, []).append(f"{n:,} {reason}")
+    for level, parts in levels.items():
+        out.append(f"  {level}s: {', '.join(parts)}")
+    return out + [""]
+
+
+def _withheld(plan: Plan) -> list[str]:
+    held = change_skips(plan, "incomplete_snapshot")
+    if not held:
+        return []
+    out = [f"Held back because the snapshot is incomplete ({plural(len(held), 'removal')}):"]
+    for s in held[:LIST_LIMIT]:
+        out.append(f"  {s.id}")
+    if len(held) > LIST_LIMIT:
+        out.append(f"  … {len(held) - LIST_LIMIT:,} more")
+    return out + [""]
+
+
+def _breakdown(plan: Plan) -> list[str]:
+    rows = [(label, f"{a:,}", f"{c:,}", f"{d:,}") for label, a, c, d in breakdown(plan)]
+    table = tabulate(rows, headers=["changes by kind", "add", "change", "destroy"],
+                     tablefmt="simple", colalign=("left", "right", "right", "right"))
+    return [table, ""]

@@ -1,0 +1,273 @@
+"""The one textual model of a plan that every renderer shares.
+
+A change becomes a few `(symbol, text)` lines: symbol `+`, `~`, `-` (or ` ` for a
+continuation line). Custom metadata shows one line per attribute (`cm:<Set>.<attribute>`),
+definitions one line per attribute or tag. Groups put definitions first, then each asset's
+changes under one header. Nothing here decides anything: it only describes the plan.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+from qatlan import addresses
+from qatlan.model import CM_ATTRIBUTES
+from qatlan.plan import Action, Change, Plan
+
+Line = tuple[str, str]
+
+SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.NOOP: " "}
+VERB = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "destroyed"}
+_CM_DATES = frozenset(attr for attr, kind in CM_ATTRIBUTES if kind == "date")
+_PLAIN = frozenset("\"\\\n\r\t\x0b\x0c")
+
+
+# --------------------------------------------------------------------------- values
+
+
+def fmt(value: Any) -> str:
+    """A value as the plan shows it: strings quoted, numbers bare, structures as JSON."""
+    t = type(value)
+    if t is float or t is int:  # the hot path: scores and counts
+        return repr(value)
+    if isinstance(value, str):
+        if _PLAIN.isdisjoint(value) and value.isprintable():
+            return f'"{value}"'
+        return json.dumps(value, ensure_ascii=False)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _cm_value(attr: str, value: Any) -> str:
+    if attr not in _CM_DATES:
+        return fmt(value)
+    if type(value) is int:
+        try:
+            ts = datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return fmt(value)
+        return ts.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return fmt(value)
+
+
+# --------------------------------------------------------------------------- per part
+
+
+def _cm(change: Change, part: str) -> list[Line]:
+    prefix = part + "."
+    before, after = change.before or {}, change.after or {}
+    value = _cm_value
+    if change.action is Action.CREATE:
+        return [("+", f"{prefix}{a}: {value(a, v)}") for a, v in after.items()]
+    if change.action is Action.DELETE:
+        return [("-", f"{prefix}{a}: {value(a, v)}") for a, v in before.items()]
+    out: list[Line] = []
+    for attr, new in after.items():
+        old = before.get(attr)
+        if old is None:
+            out.append(("+", f"{prefix}{attr}: {value(attr, new)}"))
+        elif new is None:
+            out.append(("-", f"{prefix}{attr}: {value(attr, old)}"))
+        else:
+            out.append(("~", f"{prefix}{attr}: {value(attr, old)} → {value(attr, new)}"))
+    return out
+
+
+def _dict_diff(before: Any, after: Any) -> str:
+    """`key: old → new` for each key that differs (or the whole values when not dicts)."""
+    if not (isinstance(before, dict) and isinstance(after, dict)):
+        return f"{fmt(before)} → {fmt(after)}"
+    keys = list(before) + [k for k in after if k not in before]
+    diffs = [f"{k}: {fmt(before.get(k))} → {fmt(after.get(k))}"
+             for k in keys if before.get(k) != after.get(k)]
+    return ", ".join(diffs)
+
+
+def _tag(change: Change, part: str) -> list[Line]:
+    value = change.after if change.after is not None else change.before
+    external = isinstance(value, dict) and value.get("type") == "external"
+    sym = SYMBOL[change.action]
+    if change.action is Action.UPDATE:
+        return [(sym, f"{part}: {_dict_diff(change.before, change.after)}")]
+    return [(sym, part + (" (external)" if external else ""))]
+
+
+def _link(change: Change, part: str) -> list[Line]:
+    sym = SYMBOL[change.action]
+    if change.action is Action.UPDATE:
+        return [(sym, f"{part}: {_dict_diff(change.before, change.after)}")]
+    value = change.after if change.after is not None else change.before
+    if isinstance(value, dict):
+        return [(sym, f"{part}: {value.get('name')} {fmt(value.get('url'))}")]
+    return [(sym, f"{part}: {fmt(value)}")]
+
+
+def _announcement(change: Change, part: str) -> list[Line]:
+    sym = SYMBOL[change.action]
+    if change.action is Action.UPDATE:
+        return [(sym, f"{part}: {_dict_diff(change.before, change.after)}")]
+    value = change.after if change.after is not None else change.before
+    if not isinstance(value, dict):
+        return [(sym, f"{part}: {fmt(value)}")]
+    out = [(sym, f"{part}: {value.get('type')} {fmt(value.get('title'))}")]
+    if value.get("message"):
+        out.append((" ", f"  message: {fmt(value['message'])}"))
+    return out
+
+
+def _definition(change: Change, part: str) -> list[Line]:
+    sym = SYMBOL[change.action]
+    kind, _, name = part.partition(":")
+    if kind == "tag":
+        return [(sym, f"tag definition {fmt(name)}")]
+    before = {a["name"]: a.get("type") for a in (change.before or {}).get("attributes", ())}
+    after = (change.after or {}).get("attributes", ())
+    out = [(sym, f"custom metadata set {fmt(name)}")]
+    if change.action is Action.CREATE:
+        out = [(sym, f"custom metadata set {fmt(name)} with {len(after)} attributes")]
+    for a in after:
+        if a["name"] not in before:
+            out.append(("+", f"  attribute {fmt(a['name'])} ({a.get('type')})"))
+    return out
+
+
+def change_lines(change: Change, part: str | None = None) -> list[Line]:
+    """The lines of one change, with its display-only reason on the first line.
+
+    `part` may be passed when the caller already parsed the address (see `groups`).
+    """
+    if part is None:
+        part = addresses.parse(change.address)[1]
+    if addresses.is_typedef(change.address):
+        out = _definition(change, part)
+    elif part.startswith("cm:"):
+        out = _cm(change, part)
+    elif part.startswith("tag:"):
+        out = _tag(change, part)
+    elif part == "link":
+        out = _link(change, part)
+    elif part == "announcement":
+        out = _announcement(change, part)
+    elif change.action is Action.UPDATE:
+        out = [("~", f"{part or change.address}: {fmt(change.before)} → {fmt(change.after)}")]
+    else:
+        value = change.after if change.after is not None else change.before
+        out = [(SYMBOL[change.action], f"{part or change.address}: {fmt(value)}")]
+    if change.reason and out:
+        sym, text = out[0]
+        out[0] = (sym, f"{text}  # {change.reason}")
+    return out
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+Group = tuple[str, list[tuple[Change, str]]]
+
+
+def groups(changes: Iterable[Change]) -> list[Group]:
+    """[(header subject, [(change, part)])]: each definition alone and first, then assets
+    sorted by address (no-ops are not listed)."""
+    definitions: list[Group] = []
+    by_asset: dict[str, list[tuple[Change, str]]] = {}
+    for c in changes:
+        if c.action is Action.NOOP:
+            continue
+        asset, part = addresses.parse(c.address)
+        if addresses.is_typedef(c.address):
+            definitions.append((c.address, [(c, part)]))
+            continue
+        bucket = by_asset.get(asset)
+        if bucket is None:
+            bucket = by_asset[asset] = []
+        bucket.append((c, part))
+    return definitions + sorted(by_asset.items(), key=lambda kv: kv[0])
+
+
+def header(subject: str, changes: list[tuple[Change, str]]) -> str:
+    if addresses.is_typedef(subject):
+        return f"# {subject} will be {VERB.get(changes[0][0].action, 'changed')}"
+    return f"# {subject} will be updated"
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+KINDS = (
+    ("definition", "Atlan definitions"),
+    ("atlan:cm", "Atlan custom metadata"),
+    ("atlan:tag", "Atlan tags"),
+    ("atlan:link", "Atlan links"),
+    ("atlan:announcement", "Atlan announcements"),
+    ("qualytics:tag", "Qualytics tags (external)"),
+)
+_KIND_LABEL = dict(KINDS)
+_COLUMN = {Action.CREATE: 0, Action.UPDATE: 1, Action.DELETE: 2}
+
+
+def kind_of(change: Change) -> str:
+    side = addresses.side(change.address)
+    if addresses.is_typedef(change.address):
+        return "definition"
+    part = addresses.parse(change.address)[1]
+    return f"{side}:{part.partition(':')[0] if ':' in part else part}"
+
+
+def breakdown(plan: Plan) -> list[tuple[str, int, int, int]]:
+    """[(kind label, add, change, destroy)] for the kinds present, in a fixed order."""
+    counts: dict[str, list[int]] = {}
+    for c in plan.changes:
+        col = _COLUMN.get(c.action)
+        if col is None:
+            continue
+        row = counts.setdefault(kind_of(c), [0, 0, 0])
+        row[col] += 1
+    order = [k for k, _ in KINDS] + sorted(k for k in counts if k not in _KIND_LABEL)
+    return [(_KIND_LABEL.get(k, k), *counts[k]) for k in order if k in counts]
+
+
+def summary_line(plan: Plan) -> str:
+    n = plan.counts()
+    return f"Plan: {n['add']:,} to add, {n['change']:,} to change, {n['destroy']:,} to destroy."
+
+
+def asset_skips(plan: Plan) -> list[Any]:
+    return [s for s in plan.skipped if s.level != "change"]
+
+
+def change_skips(plan: Plan, reason: str) -> list[Any]:
+    return [s for s in plan.skipped if s.level == "change" and s.reason == reason]
+
+
+def counts_line(plan: Plan) -> str:
+    n = len(asset_skips(plan))
+    m = len(plan.conflicts)
+    return (f"{n:,} asset{'' if n == 1 else 's'} skipped, "
+            f"{m:,} conflict{'' if m == 1 else 's'}.")
+
+
+def skip_counts(plan: Plan) -> list[tuple[str, str, int]]:
+    """[(level, reason, n)] of the skipped assets, most first within each level."""
+    counter = Counter((s.level, s.reason) for s in asset_skips(plan))
+    levels = ("datastore", "container", "field")
+    return sorted(((lvl, r, n) for (lvl, r), n in counter.items()),
+                  key=lambda t: (levels.index(t[0]) if t[0] in levels else 9, -t[2], t[1]))
+
+
+def conflict_counts(plan: Plan) -> list[tuple[str, int]]:
+    return sorted(Counter(c.rule for c in plan.conflicts).items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"

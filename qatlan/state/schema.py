@@ -1,0 +1,221 @@
+"""Opening the state file: what it must be, and its versioned migrations.
+
+Migrations are `sqlite_utils.Migrations` steps (recorded in `_sqlite_migrations`, set
+`qatlan`); each step also writes its number to `meta.schema_version`, which is what the
+version check reads. A file is accepted when it is empty or new, or when it is an SQLite
+database with qatlan's `meta` table; anything else is refused untouched.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Callable
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from qatlan import __version__
+from qatlan.errors import StateError
+from qatlan.normalize import iso_utc
+from qatlan.state.base import write_transaction
+
+MIGRATIONS = Migrations("qatlan")
+_STEPS: list[str] = []
+
+
+def _step(fn: Callable[[Database], None]) -> Callable[[Database], None]:
+    """Register `fn` as the next migration; it also records its number in meta."""
+    number = len(_STEPS) + 1
+    name = f"{number:04d}_{fn.__name__.lstrip('_')}"
+
+    def run(db: Database) -> None:
+        fn(db)
+        db.execute("UPDATE meta SET schema_version = ?", [number])
+
+    run.__name__ = name
+    MIGRATIONS(name=name)(run)
+    _STEPS.append(name)
+    return fn
+
+
+@_step
+def _initial(db: Database) -> None:
+    db["meta"].create(
+        {"id": int, "lineage": str, "serial": int, "schema_version": int, "created_at": str},
+        pk="id",
+        not_null={"lineage", "serial", "schema_version", "created_at"},
+    )
+    db["meta"].insert(
+        {"id": 1, "lineage": str(uuid.uuid4()), "serial": 0, "schema_version": 0,
+         "created_at": iso_utc()}
+    )
+    db["runs"].create(
+        {"id": int, "command": str, "started_at": str, "ended_at": str, "outcome": str,
+         "counts": str, "message": str, "user": str, "host": str, "pid": int},
+        pk="id",
+        not_null={"command", "started_at", "outcome"},
+    )
+    db["snapshots"].create(
+        {"id": int, "taken_at": str, "complete": int, "missing": str, "run_id": int,
+         "serial": int, "counts": str, "changes": str, "watermarks": str},
+        pk="id",
+        not_null={"taken_at", "complete", "missing", "counts", "changes", "watermarks"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    _create_records(db)
+    db["ownership"].create(
+        {"address": str, "value": str, "run_id": int, "plan_id": int, "updated_at": str},
+        pk="address",
+        not_null={"value", "updated_at"},
+    )
+    db["lock"].create(
+        {"id": str, "user": str, "host": str, "pid": int, "command": str, "since": str},
+        pk="id",
+    )
+    # at most one row: every row has the same value for the expression (1)
+    db.execute("CREATE UNIQUE INDEX lock_single_row ON lock((1))")
+
+
+def _create_records(db: Database) -> None:
+    db["records"].create(
+        {"id": int, "kind": str, "key": str, "hash": str, "data": str,
+         "valid_from": int, "valid_to": int},
+        pk="id",
+        not_null={"kind", "key", "hash", "data", "valid_from"},
+        foreign_keys=[("valid_from", "snapshots", "id"), ("valid_to", "snapshots", "id")],
+    )
+    db["records"].create_index(["kind", "key"])
+    db["records"].create_index(["valid_from"])
+    db["records"].create_index(["valid_to"])
+
+
+@_step
+def _plans_and_journal(db: Database) -> None:
+    # every plan qatlan made (body: zlib-compressed plan JSON), for audit and `apply`
+    db["plans"].create(
+        {"id": int, "created_at": str, "run_id": int, "snapshot_id": int, "lineage": str,
+         "serial": int, "checksum": str, "summary": str, "body": bytes},
+        pk="id",
+        not_null={"created_at", "lineage", "serial", "checksum", "summary", "body"},
+    )
+    # one row per change of a plan that apply has settled, committed as soon as known
+    db["journal"].create(
+        {"id": int, "plan_checksum": str, "address": str, "action": str, "outcome": str,
+         "error": str, "run_id": int, "at": str},
+        pk="id",
+        not_null={"plan_checksum", "address", "action", "outcome", "at"},
+    )
+    db["journal"].create_index(["plan_checksum", "address"], unique=True)
+    # Qualytics containers qatlan wrote to since the last refresh: re-read their fields
+    db["refresh_hints"].create({"kind": str, "key": str, "run_id": int}, pk=("kind", "key"))
+
+
+@_step
+def _runs_plan_checksum(db: Database) -> None:
+    # the plan an apply run works on, in its own column (it was the text of `runs.message`,
+    # "applying plan <checksum>", while the run was going); runs are looked up by command
+    db["runs"].add_column("plan_checksum", str)
+    db.execute(
+        "UPDATE runs SET plan_checksum = substr(message, 15, 64) "
+        "WHERE command = 'apply' AND message LIKE 'applying plan %'"
+    )
+    db["runs"].create_index(["command", "id"])
+
+
+SCHEMA_VERSION = len(_STEPS)
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def connect(path: str | Path, *, create: bool, busy_timeout: float) -> Database:
+    """Open (and create or migrate) the state database at `path`."""
+    memory = str(path) == ":memory:"
+    if not memory:
+        path = Path(path)
+        _check_file(path, create)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None)
+        try:
+            _check_sqlite(conn, path)
+        except StateError:
+            conn.close()
+            raise
+        db = Database(conn, execute_plugins=False)
+        _check_tables(db, path, create)
+        if not memory:
+            db.enable_wal()
+            db.execute("PRAGMA synchronous=NORMAL")
+        migrate(db)
+    except sqlite3.DatabaseError as exc:
+        raise StateError(f"{path}: cannot open the state: {exc}") from None
+    return db
+
+
+def _check_file(path: Path, create: bool) -> None:
+    """Refuse a folder, or a missing state when not creating. The file is never opened here:
+    see `_check_sqlite`."""
+    if path.is_dir():
+        raise StateError(f"{path} is a folder, not a state file", hint="set [state] path to a file")
+    if not create and (not path.exists() or path.stat().st_size == 0):
+        raise StateError(f"no qatlan state at {path}", hint="run `qatlan refresh` to create it")
+
+
+def _check_sqlite(conn: sqlite3.Connection, path: str | Path) -> None:
+    """Refuse a file that is not an SQLite database, reading its header through SQLite.
+
+    Never with `open()`: POSIX file locks belong to the process, and closing *any* descriptor
+    of the file drops every lock the process holds on it, those of its open SQLite
+    connections included. Another process then takes itself for the last user, checkpoints
+    and deletes the WAL index those connections still map, and their view of the state is
+    "database disk image is malformed" (a write through it would corrupt the file). SQLite's
+    own descriptors are shared between a process's connections, so reading through SQLite
+    keeps the locks.
+    """
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_NOTADB:
+            raise
+        raise StateError(
+            f"{path} is not a qatlan state: it is not an SQLite database; qatlan left it alone",
+            hint="point [state] path in qatlan.toml at a new file, or move this one away",
+        ) from None
+
+
+def _check_tables(db: Database, path: str | Path, create: bool) -> None:
+    names = [n for n in db.table_names() if not n.startswith("sqlite_")]
+    if "meta" in names and {"lineage", "serial", "schema_version"} <= set(db["meta"].columns_dict):
+        row = db.execute("SELECT schema_version FROM meta").fetchone()
+        _check_version(row[0] if row else 0, path)
+        return
+    others = [n for n in names if n != MIGRATIONS.migrations_table]
+    if others:
+        raise StateError(
+            f"{path} is an SQLite database but not a qatlan state (it has tables "
+            f"{', '.join(sorted(others)[:5])}, and no qatlan meta table); qatlan left it alone",
+            hint="point [state] path in qatlan.toml at a new file",
+        )
+    if not create:
+        raise StateError(f"no qatlan state at {path}", hint="run `qatlan refresh` to create it")
+
+
+def _check_version(version: int, path: str | Path) -> None:
+    if version > SCHEMA_VERSION:
+        raise StateError(
+            f"{path} was made by a newer qatlan (state schema version {version}; "
+            f"qatlan {__version__} knows versions up to {SCHEMA_VERSION}); upgrade qatlan",
+            hint="pip install --upgrade qatlan",
+        )
+
+
+def migrate(db: Database, migrations: Migrations = MIGRATIONS) -> None:
+    """Apply pending migrations, all under one write lock (a second process waits, then
+    finds nothing pending). Each step and its record commit together or not at all."""
+    if not migrations.pending(db):
+        return
+    with write_transaction(db):
+        migrations.apply(db)

@@ -1,0 +1,249 @@
+"""Snapshots stored as shared record versions.
+
+Each record version is one row of `records`: (kind, key, hash, data, valid_from, valid_to).
+A version belongs to snapshot S when `valid_from <= S` and (`valid_to` is NULL or
+`valid_to > S`): `valid_to` is the first snapshot that no longer has it. Saving a snapshot
+inserts only new or changed versions and closes the versions of records that changed or
+disappeared, all in one transaction; the serial moves only when something did.
+
+`data` is the record as compact JSON (keys in the model's field order) and `hash` its
+SHA-1: a content fingerprint in the spirit of `sqlite_utils.utils.hash_record`, computed
+with pydantic-core because this is the hot path for 400,000+ records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from typing import Any, Iterable, Mapping, NamedTuple
+
+import pydantic_core
+from sqlite_utils import Database
+
+from qatlan.errors import StateError
+from qatlan.model import Snapshot, record_from_dict
+from qatlan.normalize import iso_utc
+from qatlan.state.base import write_transaction
+
+def _to_json(record: Any) -> bytes:
+    """A record as compact JSON in the model's field order (NaN/inf become null: SQLite's
+    JSON rejects them). pydantic-core serialises the frozen dataclasses in Rust, about 3x
+    faster than the stdlib encoder with sort_keys; the field order is fixed by model.py, so
+    the text is canonical for a given qatlan version."""
+    return pydantic_core.to_json(record, inf_nan_mode="null", fallback=repr)
+
+
+def _encode_all(snapshot: Snapshot) -> dict[tuple[str, str], tuple[bytes, str]]:
+    """{(kind, key): (JSON bytes, hash)}; the JSON is decoded only for rows written."""
+    sha1, to_json = hashlib.sha1, _to_json
+    rows = {}
+    for record in snapshot.records():
+        data = to_json(record)
+        rows[(record.kind, record.key)] = (data, sha1(data).hexdigest())
+    return rows
+
+
+class RecordVersion(NamedTuple):
+    """One version of a record: present from snapshot `span[0]` up to, not including,
+    snapshot `span[1]` (None: still in the latest snapshot)."""
+
+    span: tuple[int, int | None]
+    data: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def save_snapshot(
+    db: Database,
+    snapshot: Snapshot,
+    *,
+    run_id: int | None,
+    taken_at: str,
+    complete: bool,
+    missing: Iterable[str],
+    watermarks: Mapping[str, Any],
+) -> int:
+    """Store `snapshot` as the newest snapshot and return its id (one transaction)."""
+    rows = _encode_all(snapshot)
+    counts = Counter(kind for kind, _ in rows)
+    with write_transaction(db):
+        current = {
+            (kind, key): (rid, digest)
+            for rid, kind, key, digest in db.execute(
+                "SELECT id, kind, key, hash FROM records WHERE valid_to IS NULL"
+            )
+        }
+        snap_id = _insert_snapshot(db, run_id, taken_at, complete, missing, counts, watermarks)
+        added, changed, closed = _diff(rows, current)
+        db.conn.executemany(
+            "UPDATE records SET valid_to = ? WHERE id = ?", [(snap_id, rid) for rid in closed]
+        )
+        db.conn.executemany(
+            "INSERT INTO records (kind, key, hash, data, valid_from) VALUES (?, ?, ?, ?, ?)",
+            [(kind, key, rows[kind, key][1], rows[kind, key][0].decode(), snap_id)
+             for kind, key in (*added, *changed)],
+        )
+        if added or closed:
+            db.execute("UPDATE meta SET serial = serial + 1")
+        changes = {"added": len(added), "changed": len(changed),
+                   "removed": len(closed) - len(changed)}
+        db.execute(
+            "UPDATE snapshots SET serial = (SELECT serial FROM meta), changes = ? WHERE id = ?",
+            [json.dumps(changes), snap_id],
+        )
+    return snap_id
+
+
+def _insert_snapshot(db, run_id, taken_at, complete, missing, counts, watermarks) -> int:
+    cursor = db.execute(
+        "INSERT INTO snapshots (taken_at, complete, missing, run_id, serial, counts, changes, "
+        "watermarks) VALUES (?, ?, ?, ?, 0, ?, '{}', ?)",
+        [taken_at or iso_utc(), int(bool(complete)), json.dumps(list(missing)), run_id,
+         json.dumps(dict(sorted(counts.items()))), json.dumps(dict(watermarks), sort_keys=True)],
+    )
+    return cursor.lastrowid
+
+
+def _diff(rows: Mapping, current: Mapping) -> tuple[list, list, list[int]]:
+    """(new keys, changed keys, ids of versions to close) between new rows and open versions."""
+    added, changed, closed = [], [], []
+    get = current.get
+    for ident, (_, digest) in rows.items():
+        old = get(ident)
+        if old is None:
+            added.append(ident)
+        elif old[1] != digest:
+            changed.append(ident)
+            closed.append(old[0])
+    if len(current) > len(rows) - len(added):  # some open version has no new row
+        closed += [rid for ident, (rid, _) in current.items() if ident not in rows]
+    return added, changed, closed
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def latest_id(db: Database) -> int | None:
+    row = db.execute("SELECT max(id) FROM snapshots").fetchone()
+    return row[0] if row else None
+
+
+def snapshot_row(db: Database, snapshot_id: int | None) -> dict[str, Any] | None:
+    """The snapshots row (decoded) of `snapshot_id`, or of the latest when None."""
+    sid = latest_id(db) if snapshot_id is None else snapshot_id
+    if sid is None:
+        return None
+    cursor = db.execute("SELECT * FROM snapshots WHERE id = ?", [sid])
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    out = dict(zip([c[0] for c in cursor.description], row))
+    out["complete"] = bool(out["complete"])
+    for column in ("missing", "counts", "changes", "watermarks"):
+        out[column] = json.loads(out[column])
+    return out
+
+
+def require_snapshot(db: Database, snapshot_id: int | None) -> dict[str, Any]:
+    row = snapshot_row(db, snapshot_id)
+    if row is not None:
+        return row
+    if snapshot_id is None:
+        raise StateError("the state holds no snapshot yet", hint="run `qatlan refresh`")
+    raise StateError(
+        f"the state holds no snapshot {snapshot_id}",
+        hint="`qatlan state list` shows the snapshots it holds",
+    )
+
+
+def load_snapshot(db: Database, snapshot_id: int | None = None) -> Snapshot:
+    """The snapshot `snapshot_id` (latest when None) exactly as it was saved."""
+    meta = require_snapshot(db, snapshot_id)
+    sid = meta["id"]
+    if sid == latest_id(db):
+        sql, args = "SELECT kind, key, data FROM records WHERE valid_to IS NULL ORDER BY id", []
+    else:
+        sql = ("SELECT kind, key, data FROM records WHERE valid_from <= ? "
+               "AND (valid_to IS NULL OR valid_to > ?) ORDER BY id")
+        args = [sid, sid]
+    records = [_decode(kind, key, data, sid) for kind, key, data in db.execute(sql, args)]
+    return Snapshot.from_records(
+        records, id=sid, taken_at=meta["taken_at"], complete=meta["complete"],
+        missing=tuple(meta["missing"]),
+    )
+
+
+def _decode(kind: str, key: str, data: str, sid: int) -> Any:
+    try:
+        return record_from_dict(kind, json.loads(data))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StateError(
+            f"snapshot {sid} holds a record this qatlan cannot read ({kind} {key}: {exc})",
+            hint="upgrade qatlan, or run `qatlan refresh --full` to take a new snapshot",
+        ) from None
+
+
+def list_snapshots(db: Database) -> list[dict[str, Any]]:
+    ids = [row[0] for row in db.execute("SELECT id FROM snapshots ORDER BY id")]
+    return [snapshot_row(db, sid) for sid in ids]
+
+
+def record_history(db: Database, kind: str, key: str | int) -> list[RecordVersion]:
+    rows = db.execute(
+        "SELECT valid_from, valid_to, data FROM records WHERE kind = ? AND key = ? "
+        "ORDER BY valid_from",
+        [kind, str(key)],
+    )
+    return [RecordVersion((vf, vt), json.loads(data)) for vf, vt, data in rows]
+
+
+_FIND_SQL = """
+SELECT kind, key, data, valid_from, valid_to FROM records
+WHERE key = :text
+   OR json_extract(data, '$.qualified_name') = :text
+   OR json_extract(data, '$.name') = :text COLLATE NOCASE
+   OR json_extract(data, '$.display_name') = :text COLLATE NOCASE
+ORDER BY id
+"""
+
+
+def find_records(db: Database, text: str) -> list[dict[str, Any]]:
+    """Records whose key (guid, id, hashed name), qualifiedName or name is `text`.
+
+    One entry per (kind, key), with its newest matching version: kind, key, data,
+    since (snapshot id), current (still in the latest snapshot)."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for kind, key, data, vf, vt in db.execute(_FIND_SQL, {"text": text.strip()}):
+        found[(kind, key)] = {
+            "kind": kind, "key": key, "data": json.loads(data), "since": vf,
+            "current": vt is None,
+        }
+    return sorted(found.values(), key=lambda r: (not r["current"], r["kind"], r["key"]))
+
+
+# --------------------------------------------------------------------------- refresh hints
+
+
+def dirty_containers(db: Database) -> list[int]:
+    rows = db.execute("SELECT key FROM refresh_hints WHERE kind = 'q.container'")
+    return sorted(int(key) for (key,) in rows)
+
+
+def mark_dirty_containers(db: Database, container_ids: Iterable[int], run_id: int | None) -> None:
+    rows = [{"kind": "q.container", "key": str(c), "run_id": run_id} for c in container_ids]
+    if rows:
+        with write_transaction(db):
+            db["refresh_hints"].upsert_all(rows, pk=("kind", "key"))
+
+
+def clear_dirty_containers(db: Database, container_ids: Iterable[int]) -> None:
+    keys = [str(c) for c in container_ids]
+    with write_transaction(db):
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            db.execute(
+                f"DELETE FROM refresh_hints WHERE kind = 'q.container' AND key IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )

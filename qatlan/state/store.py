@@ -1,0 +1,242 @@
+"""`State`: qatlan's SQLite state (sqlite-utils), the only code that runs SQL.
+
+    with State.open("state/qatlan.db") as state, state.locked("apply"):
+        with state.run("apply") as run:
+            snap = state.load_snapshot()
+            ...
+            run.finish("ok", counts={"updated": 1})
+
+`meta` holds the lineage (a uuid4 set once, when the file is created) and the serial, which
+moves only when a saved snapshot's content differs from the previous one (Terraform-style).
+Tables and columns are documented in docs/state.md. Tokens are never stored: nothing here
+takes one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+from sqlite_utils import Database
+
+from qatlan.model import Snapshot
+from qatlan.plan import Plan
+from qatlan.state import journal, locks, plans, runs, schema, snapshots
+from qatlan.state.base import write_transaction
+from qatlan.state.locks import LockInfo
+from qatlan.state.snapshots import RecordVersion
+
+__all__ = ["State"]
+
+
+class State:
+    """An open state database. Create with `State.open(path)`; close with `close()`."""
+
+    def __init__(self, db: Database, path: Path | str):
+        self._db = db
+        self.path = path
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], *, create: bool = True, busy_timeout: float = 10.0
+    ) -> "State":
+        """Open the state at `path` (":memory:" for a throwaway one), creating and migrating
+        it as needed. StateError when the file is not a qatlan state, or is newer."""
+        target = path if str(path) == ":memory:" else Path(path)
+        return cls(schema.connect(target, create=create, busy_timeout=busy_timeout), target)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "State":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<State {str(self.path)!r}>"
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator["State"]:
+        """An atomic block (BEGIN IMMEDIATE; nested blocks are savepoints)."""
+        with write_transaction(self._db):
+            yield self
+
+    # ----------------------------------------------------------------------- meta
+
+    def meta(self) -> dict[str, Any]:
+        """lineage, serial, schema_version and created_at."""
+        cursor = self._db.execute("SELECT lineage, serial, schema_version, created_at FROM meta")
+        return dict(zip(("lineage", "serial", "schema_version", "created_at"), cursor.fetchone()))
+
+    @property
+    def lineage(self) -> str:
+        return self.meta()["lineage"]
+
+    @property
+    def serial(self) -> int:
+        return self.meta()["serial"]
+
+    # ----------------------------------------------------------------------- runs
+
+    def run(self, command: str, *, plan_checksum: str | None = None):
+        """Record a run around a block (see `qatlan.state.runs`): a context manager giving a
+        `RunRecord`; `run.finish(outcome, counts, message)` says how it ended."""
+        return runs.recorded_run(self._db, command, plan_checksum)
+
+    def start_run(self, command: str, plan_checksum: str | None = None) -> int:
+        """Record a run that starts now (outcome `running`); returns its id."""
+        return runs.start_run(self._db, command, plan_checksum)
+
+    def finish_run(self, run_id: int, outcome: str, counts: Mapping[str, Any] | None = None,
+                   message: str | None = None) -> None:
+        """Close run `run_id` with outcome ok, error or interrupted."""
+        runs.finish_run(self._db, run_id, outcome, counts, message)
+
+    def runs(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Past runs, newest first (counts decoded)."""
+        return runs.list_runs(self._db, limit)
+
+    def last_run(self, command: str) -> dict[str, Any] | None:
+        """The newest run of `command` (with its `plan_checksum` for an apply), or None."""
+        return runs.last_run(self._db, command)
+
+    # ----------------------------------------------------------------------- plans
+
+    def save_plan(self, plan: Plan, run_id: int | None = None) -> str:
+        """Store `plan` (for audit and resuming); returns its checksum."""
+        return plans.save_plan(self._db, plan, run_id)
+
+    def load_plan(self, checksum: str) -> Plan | None:
+        """The stored plan with this checksum, or None."""
+        return plans.load_plan(self._db, checksum)
+
+    def plan_id(self, checksum: str) -> int | None:
+        return plans.plan_id(self._db, checksum)
+
+    # ----------------------------------------------------------------------- journal
+
+    def journal(self, checksum: str) -> dict[str, tuple[str, str | None]]:
+        """address → (outcome, error) of every change of the plan that apply journaled."""
+        return journal.journal_rows(self._db, checksum)
+
+    def record_outcomes(self, checksum: str, run_id: int | None, plan_id: int | None,
+                        outcomes: Iterable[tuple[str, str, str, str | None]],
+                        owned: Iterable[tuple[str, Any]] = (), dirty: Iterable[int] = (),
+                        at: str | None = None) -> None:
+        """Journal outcomes `(address, action, outcome, error)` with the ownership they imply
+        `(address, value or None to forget)` and containers to re-read, in one transaction."""
+        journal.record(self._db, checksum, run_id, plan_id, outcomes, owned, dirty, at)
+
+    # ----------------------------------------------------------------------- snapshots
+
+    def save_snapshot(
+        self,
+        snapshot: Snapshot,
+        *,
+        run_id: int | None = None,
+        taken_at: str | None = None,
+        complete: bool | None = None,
+        missing: Iterable[str] | None = None,
+        watermarks: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Store `snapshot` as the newest snapshot in one transaction; returns its id.
+
+        taken_at, complete and missing default to the snapshot's own values. Only new or
+        changed record versions are written; the serial moves only when content changed."""
+        return snapshots.save_snapshot(
+            self._db,
+            snapshot,
+            run_id=run_id,
+            taken_at=taken_at if taken_at is not None else snapshot.taken_at,
+            complete=snapshot.complete if complete is None else complete,
+            missing=snapshot.missing if missing is None else missing,
+            watermarks=watermarks or {},
+        )
+
+    def load_snapshot(self, snapshot_id: int | None = None) -> Snapshot:
+        """Snapshot `snapshot_id` (the latest when None) as it was saved."""
+        return snapshots.load_snapshot(self._db, snapshot_id)
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        """Every snapshot, oldest first: id, taken_at, complete, missing, run_id, serial
+        (after it was saved), counts (records by kind), changes (added/changed/removed),
+        watermarks."""
+        return snapshots.list_snapshots(self._db)
+
+    def latest_snapshot_id(self) -> int | None:
+        return snapshots.latest_id(self._db)
+
+    def record_history(self, kind: str, key: str | int) -> list[RecordVersion]:
+        """Every stored version of one record, oldest first: `(span, data)` pairs."""
+        return snapshots.record_history(self._db, kind, key)
+
+    def find_records(self, text: str) -> list[dict[str, Any]]:
+        """Records whose guid/id/key, qualifiedName or name is `text` (for `state show`)."""
+        return snapshots.find_records(self._db, text)
+
+    def watermarks(self, snapshot_id: int | None = None) -> dict[str, Any]:
+        """The free-form JSON a refresh stored with snapshot `snapshot_id` (latest: None)."""
+        row = snapshots.snapshot_row(self._db, snapshot_id)
+        if row is None and snapshot_id is not None:
+            snapshots.require_snapshot(self._db, snapshot_id)
+        return {} if row is None else row["watermarks"]
+
+    # ----------------------------------------------------------------------- ownership
+
+    def owned(self) -> dict[str, Any]:
+        """address -> the value qatlan last wrote there."""
+        rows = self._db.execute("SELECT address, value FROM ownership ORDER BY address")
+        return {address: json.loads(value) for address, value in rows}
+
+    def set_owned(self, address: str, value: Any, run_id: int | None = None,
+                  plan_id: int | None = None) -> None:
+        """Record that qatlan wrote `value` at `address` (insert or replace)."""
+        journal.set_owned(self._db, [(address, value)], run_id, plan_id)
+
+    def drop_owned(self, address: str) -> None:
+        """Forget `address` (qatlan removed what it wrote there)."""
+        journal.set_owned(self._db, [(address, None)], None, None)
+
+    # ----------------------------------------------------------------------- refresh hints
+
+    def dirty_containers(self) -> list[int]:
+        """Qualytics containers qatlan wrote to since the last refresh read their fields."""
+        return snapshots.dirty_containers(self._db)
+
+    def mark_dirty_containers(self, container_ids: Iterable[int], run_id: int | None = None) -> None:
+        snapshots.mark_dirty_containers(self._db, container_ids, run_id)
+
+    def clear_dirty_containers(self, container_ids: Iterable[int]) -> None:
+        snapshots.clear_dirty_containers(self._db, container_ids)
+
+    # ----------------------------------------------------------------------- lock
+
+    def lock_info(self) -> LockInfo | None:
+        """Who holds the lock, or None."""
+        return locks.read_lock(self._db)
+
+    def acquire_lock(self, command: str, timeout: float = 0.0) -> LockInfo:
+        """Take the lock, waiting up to `timeout` seconds; LockError names the holder."""
+        return locks.acquire(self._db, command, timeout)
+
+    def release_lock(self, lock_id: str) -> bool:
+        """Release our lock; False if it was no longer ours (force-unlocked meanwhile)."""
+        return locks.release(self._db, lock_id)
+
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        """Remove lock `lock_id` left by a killed run; StateError for any other id."""
+        return locks.force_unlock(self._db, lock_id)
+
+    @contextlib.contextmanager
+    def locked(self, command: str, timeout: float = 0.0) -> Iterator[LockInfo]:
+        """Hold the lock for the block; released on exit, also on errors."""
+        info = self.acquire_lock(command, timeout)
+        try:
+            yield info
+        finally:
+            self.release_lock(info.id)
