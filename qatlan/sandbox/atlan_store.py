@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from qatlan._gc import gc_paused
-from qatlan.errors import WorldError
 from qatlan.sandbox.atlan_index import EntityIndex
+from qatlan.sandbox.errors import WorldError
 
 __all__ = [
     "CLASSIFICATION_FLAGS",

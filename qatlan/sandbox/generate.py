@@ -15,12 +15,12 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from qatlan import __version__
-from qatlan.errors import WorldError
 from qatlan.sandbox import _gen_atlan as atl
 from qatlan.sandbox._gen_layout import Conn, Layout, plan_layout
 from qatlan.sandbox._gen_qualytics import aggregate_score, global_tags, integrations, tokens
 from qatlan.sandbox._gen_tables import Gen, emit_extra_tables, emit_schema_tables
 from qatlan.sandbox._gen_util import iso, scaled
+from qatlan.sandbox.errors import WorldError
 from qatlan.sandbox.schema import gc_paused
 
 __all__ = ["GenSpec", "generate_world", "parse_spec"]
