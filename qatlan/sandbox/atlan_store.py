@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from qatlan._gc import gc_paused
+from qatlan.sandbox._util import gc_paused
 from qatlan.sandbox.atlan_index import EntityIndex
 from qatlan.sandbox.errors import WorldError
 
@@ -27,7 +27,6 @@ __all__ = [
     "AtlasApiError",
     "bad_request",
     "copy_entity",
-    "gc_paused",
     "guid_not_found",
     "invalid_parameters",
     "normalize_classification",

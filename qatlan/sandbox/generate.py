@@ -20,8 +20,8 @@ from qatlan.sandbox._gen_layout import Conn, Layout, plan_layout
 from qatlan.sandbox._gen_qualytics import aggregate_score, global_tags, integrations, tokens
 from qatlan.sandbox._gen_tables import Gen, emit_extra_tables, emit_schema_tables
 from qatlan.sandbox._gen_util import iso, scaled
+from qatlan.sandbox._util import gc_paused
 from qatlan.sandbox.errors import WorldError
-from qatlan.sandbox.schema import gc_paused
 
 __all__ = ["GenSpec", "generate_world", "parse_spec"]
 
