@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from qatlan.errors import QatlanError
+from qatlan.sandbox.errors import SandboxError
 from qatlan.sandbox.ops import FaultSettings, ServerOps
 
 __all__ = ["STORE_LIMITS", "StoreLimits", "build_admin_app"]
@@ -118,7 +118,7 @@ def _refusing(handler: Callable[..., Any]) -> Callable[..., Any]:
     async def wrapped(self: _Handlers, request: Request) -> Response:
         try:
             return await handler(self, request)
-        except (_BadRequest, QatlanError, ValueError, KeyError, TypeError) as exc:
+        except (_BadRequest, SandboxError, ValueError, KeyError, TypeError) as exc:
             message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
             return error(400, message or type(exc).__name__)
 

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from qatlan.sandbox._util import gc_paused
 from qatlan.sandbox.atlan_index import plan
 from qatlan.sandbox.atlan_query import (
     SUPERTYPES,
@@ -39,7 +40,7 @@ from qatlan.sandbox.atlan_query import (
     range_bounds,
     raw_getter,
 )
-from qatlan.sandbox.atlan_store import AtlanStore, AtlasApiError, bad_request, gc_paused
+from qatlan.sandbox.atlan_store import AtlanStore, AtlasApiError, bad_request
 
 __all__ = [
     "SUPERTYPES",

@@ -15,9 +15,9 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from qatlan._gc import gc_paused
-from qatlan.errors import WorldError
+from qatlan.sandbox._util import gc_paused
 from qatlan.sandbox.atlan_index import EntityIndex
+from qatlan.sandbox.errors import WorldError
 
 __all__ = [
     "CLASSIFICATION_FLAGS",
@@ -27,7 +27,6 @@ __all__ = [
     "AtlasApiError",
     "bad_request",
     "copy_entity",
-    "gc_paused",
     "guid_not_found",
     "invalid_parameters",
     "normalize_classification",

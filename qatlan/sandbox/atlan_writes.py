@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from qatlan.errors import WorldError
 from qatlan.sandbox.atlan_store import (
     CLASSIFICATION_FLAGS,
     AtlanStore,
@@ -20,6 +19,7 @@ from qatlan.sandbox.atlan_store import (
     normalize_entity,
     not_authorized,
 )
+from qatlan.sandbox.errors import WorldError
 
 __all__ = [
     "add_classifications",

@@ -7,7 +7,7 @@ from typing import Any, NoReturn
 
 import typer
 
-from qatlan.errors import QatlanError
+from qatlan.sandbox.errors import SandboxError
 
 app = typer.Typer(
     help="Local Atlan and Qualytics servers with a generated or loaded world (loopback only).",
@@ -44,10 +44,10 @@ def up(
     Example: qatlan sandbox up --generate tables=200,seed=7 --save-world world.json
     """
     if world is not None and generate is not None:
-        _fail(QatlanError("use either --world FILE or --generate SPEC, not both"))
+        _fail(SandboxError("use either --world FILE or --generate SPEC, not both"))
     try:
         sandbox = _start(world, generate or DEFAULT_SPEC, host, atlan_port, qualytics_port)
-    except (QatlanError, ValueError) as exc:
+    except (SandboxError, ValueError) as exc:
         _fail(exc)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None

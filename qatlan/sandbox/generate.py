@@ -8,20 +8,21 @@ counts are documented in docs/world-format.md ("Generated worlds").
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections import Counter
 from dataclasses import dataclass, fields
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from qatlan import __version__
-from qatlan.errors import WorldError
 from qatlan.sandbox import _gen_atlan as atl
 from qatlan.sandbox._gen_layout import Conn, Layout, plan_layout
 from qatlan.sandbox._gen_qualytics import aggregate_score, global_tags, integrations, tokens
 from qatlan.sandbox._gen_tables import Gen, emit_extra_tables, emit_schema_tables
 from qatlan.sandbox._gen_util import iso, scaled
-from qatlan.sandbox.schema import gc_paused
+from qatlan.sandbox._util import gc_paused
+from qatlan.sandbox.errors import WorldError
 
 __all__ = ["GenSpec", "generate_world", "parse_spec"]
 
@@ -121,6 +122,15 @@ def parse_spec(spec: str) -> GenSpec:
     return GenSpec(**values)
 
 
+@functools.cache
+def _qatlan_version() -> str:
+    """The installed qatlan's version, from package metadata (the sandbox imports nothing from qatlan)."""
+    try:
+        return version("qatlan")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def generate_world(spec: GenSpec | str) -> dict[str, Any]:
     """A valid world document for `spec` (see docs/world-format.md)."""
     if isinstance(spec, str):
@@ -144,7 +154,7 @@ def _generate(spec: GenSpec) -> dict[str, Any]:
     _datastore_scores(g)
     world = {
         "world_version": 1,
-        "meta": {"spec": spec.canonical(), "seed": spec.seed, "generator": f"qatlan {__version__}"},
+        "meta": {"spec": spec.canonical(), "seed": spec.seed, "generator": f"qatlan {_qatlan_version()}"},
         "atlan": {"personas": atl.personas(layout.conns), "typedefs": typedefs, "entities": g.a.entities},
         "qualytics": {"tokens": tokens(), "integrations": integrations(), "global_tags": global_tags(),
                       "datastores": g.q.datastores, "containers": g.q.containers, "fields": g.q.fields,

@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from qatlan.errors import WorldError
 from qatlan.sandbox import qualytics_reads as reads
 from qatlan.sandbox import qualytics_tags as tags
 from qatlan.sandbox import qualytics_writes as writes
+from qatlan.sandbox.errors import WorldError
 from qatlan.sandbox.qualytics_http import ApiProblem, Call, authenticate, read_json
 
 __all__ = ["create_qualytics_app"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from qatlan.errors import WorldError
+from qatlan.sandbox.errors import WorldError
 
 if TYPE_CHECKING:
     from qatlan.sandbox.qualytics_store import QualyticsStore

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from qatlan.errors import WorldError
+from qatlan.sandbox.errors import WorldError
 from qatlan.sandbox.qualytics_changes import apply_change
 from qatlan.sandbox.qualytics_index import Table, copy_record
 from qatlan.sandbox.qualytics_validate import PARENTS, check_record

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from qatlan.errors import WorldError
+from qatlan.sandbox.errors import WorldError
 
 STORE_TYPES = ("jdbc", "dfs", "native")
 CONTAINER_TYPES = ("table", "file", "computed_table", "computed_file", "computed_join")

@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from qatlan._gc import gc_paused
-from qatlan.errors import WorldError
+from qatlan.sandbox._util import gc_paused
 from qatlan.sandbox._world_refs import check_atlan, check_qualytics
 from qatlan.sandbox._world_shapes import BIG_LISTS, WORLD
+from qatlan.sandbox.errors import WorldError
 
 __all__ = ["validate_world"]
 

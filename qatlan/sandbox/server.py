@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 
-from qatlan.errors import QatlanError
 from qatlan.sandbox.admin import Generate, build_admin_app
+from qatlan.sandbox.errors import SandboxError
 from qatlan.sandbox.ops import ASGIApp, ConnectionDropped, OpsMiddleware, OpsSettings, ServerOps
 
 __all__ = [
@@ -127,7 +127,7 @@ def check_loopback(host: str) -> None:
     except ValueError:
         loopback = False
     if not loopback:
-        raise QatlanError(
+        raise SandboxError(
             f"the sandbox only listens on loopback addresses, not {host!r}",
             hint="use --host 127.0.0.1 (or ::1, localhost); its tokens are fake and public",
         )
@@ -144,7 +144,7 @@ def _bind(host: str, port: int, name: str) -> socket.socket:
         sock.listen(128)
     except OSError as exc:
         sock.close()
-        raise QatlanError(
+        raise SandboxError(
             f"cannot listen on {host} port {port} for the {name} sandbox: {exc.strerror or exc}",
             hint="pick another port (0 picks a free one)",
         ) from exc
@@ -241,7 +241,7 @@ class Sandbox:
 
     def _url(self, name: str) -> str:
         if name not in self._urls:
-            raise QatlanError("the sandbox is not running", hint="call Sandbox.start() first")
+            raise SandboxError("the sandbox is not running", hint="call Sandbox.start() first")
         return self._urls[name]
 
     def start(self, host: str = "127.0.0.1", atlan_port: int = 0, qualytics_port: int = 0) -> Sandbox:
@@ -250,13 +250,13 @@ class Sandbox:
         Port 0 picks a free port; `atlan_url` / `qualytics_url` give the real ones.
         """
         if self.running:
-            raise QatlanError("this sandbox is already running")
+            raise SandboxError("this sandbox is already running")
         check_loopback(host)
         bind_host = "127.0.0.1" if host == "localhost" else host
         atlan_sock = _bind(bind_host, atlan_port, "Atlan")
         try:
             qualytics_sock = _bind(bind_host, qualytics_port, "Qualytics")
-        except QatlanError:
+        except SandboxError:
             atlan_sock.close()
             raise
         socks = [atlan_sock, qualytics_sock]
@@ -288,7 +288,7 @@ class Sandbox:
         while not all(server.started for server in self._servers):
             if thread is None or not thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
-                raise QatlanError("the sandbox servers did not start")
+                raise SandboxError("the sandbox servers did not start")
             time.sleep(0.01)
 
     def stop(self) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from qatlan.errors import WorldError
+from qatlan.sandbox.errors import WorldError
 
 WORLD_VERSION = 1
 

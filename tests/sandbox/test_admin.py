@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from qatlan.errors import WorldError
+from qatlan.sandbox.errors import WorldError
 from qatlan.sandbox.ops import OpsSettings
 from qatlan.sandbox.server import SandboxASGITransport, build_server_app
 

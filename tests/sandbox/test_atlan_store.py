@@ -7,8 +7,8 @@ import re
 import pytest
 
 from atlan_worlds import CM_CHECKS, CM_SET, FINANCE, PII, SCHEMA, Clock, guid, small_world
-from qatlan.errors import WorldError
 from qatlan.sandbox.atlan_store import AtlanStore
+from qatlan.sandbox.errors import WorldError
 
 
 @pytest.fixture

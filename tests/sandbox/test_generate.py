@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from qatlan.errors import WorldError
+from qatlan.sandbox.errors import WorldError
 from qatlan.sandbox.generate import GenSpec, generate_world, parse_spec
 from qatlan.sandbox.schema import validate_world
 

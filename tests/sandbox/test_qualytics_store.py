@@ -8,7 +8,7 @@ import time
 import pytest
 from qualytics_worlds import FakeWorld, big_world, client_for, client_of, small_world
 
-from qatlan.errors import WorldError
+from qatlan.sandbox.errors import WorldError
 from qatlan.sandbox.qualytics_store import QualyticsStore
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qatlan.errors import WorldError
+from qatlan.sandbox.errors import WorldError
 from qatlan.sandbox.generate import generate_world
 from qatlan.sandbox.schema import validate_world
 

@@ -17,8 +17,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from typer.testing import CliRunner
 
-from qatlan.errors import QatlanError
 from qatlan.sandbox import cli as sandbox_cli
+from qatlan.sandbox.errors import SandboxError
 from qatlan.sandbox.ops import OpsSettings
 from qatlan.sandbox.server import Sandbox, build_server_app, check_loopback
 
@@ -71,12 +71,12 @@ def test_loopback_hosts_are_accepted(host: str) -> None:
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "10.0.0.1", "example.com"])
 def test_start_refuses_a_host_that_is_not_loopback(host: str) -> None:
-    with pytest.raises(QatlanError, match="only listens on loopback addresses"):
+    with pytest.raises(SandboxError, match="only listens on loopback addresses"):
         fake_sandbox().start(host=host)
 
 
 def test_urls_are_an_error_until_the_sandbox_runs() -> None:
-    with pytest.raises(QatlanError, match="not running"):
+    with pytest.raises(SandboxError, match="not running"):
         _ = fake_sandbox().atlan_url
 
 
@@ -125,7 +125,7 @@ def test_a_port_in_use_is_refused_with_a_clear_error() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(QatlanError, match=f"cannot listen on 127.0.0.1 port {port} for the Qualytics"):
+        with pytest.raises(SandboxError, match=f"cannot listen on 127.0.0.1 port {port} for the Qualytics"):
             fake_sandbox().start(qualytics_port=port)
 
 
