@@ -17,8 +17,9 @@
     │   └── LockError               another run holds the state lock
     ├── PlanFileError               a saved plan that is unreadable, edited or of an unknown version
     ├── PlanRefused                 a plan that safety rules refuse (mass removal, ...)
-    ├── ApplyError                  apply finished with failed changes
-    └── WorldError                  a sandbox world file that does not validate
+    └── ApplyError                  apply finished with failed changes
+
+(The sandbox, which is not part of the product, has its own: `qatlan.sandbox.errors`.)
 
 Every message is meant for a person: it names what was wrong and how to fix it.
 Messages never contain token values.
@@ -45,7 +46,6 @@ __all__ = [
     "ServerError",
     "StaleStateError",
     "StateError",
-    "WorldError",
 ]
 
 
@@ -150,7 +150,3 @@ class PlanRefused(QatlanError):
 
 class ApplyError(QatlanError):
     """Apply finished, but some changes failed."""
-
-
-class WorldError(QatlanError):
-    """A sandbox world document does not validate."""

@@ -43,3 +43,10 @@ def test_the_demo_needs_no_network(tmp_path, monkeypatch):
     assert result.converged and result.applied == result.planned > 0
     assert not result.directory.exists()  # the temporary workspace is gone
     assert any("removed at the end" in line for line in lines)
+
+
+def test_a_bad_generator_spec_is_one_clear_error(tmp_path):
+    result = runner.invoke(cli_app(), ["demo", "--generate", "bogus=1", "--dir", str(tmp_path / "d")])
+    assert result.exit_code == 1
+    assert "Error: generator spec: unknown key 'bogus'" in result.output
+    assert "unexpected" not in result.output and "Traceback" not in result.output

@@ -222,7 +222,12 @@ def demo(
 
     Example: qatlan demo --dir demo
     """
-    result = run_demo(directory, spec=spec or DEFAULT_SPEC, emit=typer.echo)
+    from qatlan.sandbox.errors import SandboxError
+
+    try:
+        result = run_demo(directory, spec=spec or DEFAULT_SPEC, emit=typer.echo)
+    except SandboxError as exc:  # a bad --generate spec
+        raise fail(str(exc), exc.hint) from None
     if not result.converged:
         raise fail("the demo's second plan is not empty: apply did not converge",
                    hint="please report this with the output above")

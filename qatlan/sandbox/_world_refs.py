@@ -6,10 +6,9 @@ Written as plain loops: worlds hold millions of records and this must stay fast.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-if TYPE_CHECKING:
-    from qatlan.sandbox.schema import Problems
+from qatlan.sandbox._problems import Problems
 
 Record = dict[str, Any]
 

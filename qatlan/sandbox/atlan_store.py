@@ -312,14 +312,6 @@ class AtlanStore:
             "entities": entities,
         }
 
-    def apply_change(self, change: dict[str, Any]) -> dict[str, Any]:
-        """Apply one admin change (`update`, `add` or `delete`); raises WorldError when bad."""
-        from qatlan.sandbox.atlan_writes import apply_admin_change
-
-        guid = apply_admin_change(self, change)
-        self.bump()
-        return {"side": "atlan", "op": change["op"], "guid": guid}
-
 
 def normalize_entity(raw: Any, where: str, now: int) -> dict[str, Any]:
     if not isinstance(raw, dict):

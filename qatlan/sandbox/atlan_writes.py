@@ -24,6 +24,7 @@ from qatlan.sandbox.errors import WorldError
 __all__ = [
     "add_classifications",
     "apply_admin_change",
+    "apply_change",
     "check_business_attributes",
     "check_tags",
     "commit_if_changed",
@@ -271,6 +272,13 @@ def delete_classification(store: AtlanStore, persona: Persona, guid: str, name: 
 
 
 # ---- admin changes -----------------------------------------------------------------------
+
+def apply_change(store: AtlanStore, change: Any) -> dict[str, Any]:
+    """Apply one admin change (`update`, `add` or `delete`); raises WorldError when bad."""
+    guid = apply_admin_change(store, change)
+    store.bump()
+    return {"side": "atlan", "op": change["op"], "guid": guid}
+
 
 def apply_admin_change(store: AtlanStore, change: Any) -> str:
     """One `/_sandbox/` change on the Atlan side; returns the guid it touched."""

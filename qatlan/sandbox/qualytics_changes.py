@@ -14,17 +14,15 @@ integration takes its external tags.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from qatlan.sandbox.errors import WorldError
-
-if TYPE_CHECKING:
-    from qatlan.sandbox.qualytics_store import QualyticsStore
+from qatlan.sandbox.qualytics_store import QualyticsStore
 
 __all__ = ["apply_change"]
 
 
-def apply_change(store: "QualyticsStore", change: Any) -> dict[str, Any]:
+def apply_change(store: QualyticsStore, change: Any) -> dict[str, Any]:
     """Apply one change to `store`; returns `{side, kind, op, id|name, record}`."""
     if not isinstance(change, dict):
         raise WorldError("a change must be an object")

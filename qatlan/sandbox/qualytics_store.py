@@ -8,7 +8,7 @@ datastore `metrics` counts, per-field and per-check counts) is computed here on 
 cached per container; a cache entry is dropped when a record under that container changes
 in a way that can move a count (tag edits never do).
 
-Every change goes through `add` / `update` / `delete` (the API app and `apply_change` alike),
+Every change goes through `add` / `update` / `delete` (the API app and admin changes alike),
 which validate the resulting record, keep the indexes right and bump `version`.
 """
 
@@ -20,7 +20,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from qatlan.sandbox.errors import WorldError
-from qatlan.sandbox.qualytics_changes import apply_change
 from qatlan.sandbox.qualytics_index import Table, copy_record
 from qatlan.sandbox.qualytics_validate import PARENTS, check_record
 
@@ -288,10 +287,6 @@ class QualyticsStore:
         self._remove(kind, rec)
         self.version += 1
         return copy_record(rec)
-
-    def apply_change(self, change: Any) -> dict[str, Any]:
-        """Apply one admin change (docs/sandbox.md) and describe what was done."""
-        return apply_change(self, change)
 
     # ----- internals ---------------------------------------------------------------------
 

@@ -14,39 +14,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from qatlan.sandbox._problems import Problems
 from qatlan.sandbox._util import gc_paused
 from qatlan.sandbox._world_refs import check_atlan, check_qualytics
 from qatlan.sandbox._world_shapes import BIG_LISTS, WORLD
-from qatlan.sandbox.errors import WorldError
 
 __all__ = ["validate_world"]
 
-MAX_LISTED = 5
 _CHUNK = 5000
-_HINT = "fix the world file, or start from a generated one: qatlan sandbox up --generate tables=100"
-
-
-class Problems:
-    """Collects problems; keeps the first few, counts them all."""
-
-    def __init__(self, limit: int = MAX_LISTED):
-        self.listed: list[str] = []
-        self.total = 0
-        self._limit = limit
-
-    def add(self, path: str, message: str) -> None:
-        self.total += 1
-        if len(self.listed) < self._limit:
-            self.listed.append(f"{path}: {message}")
-
-    def raise_if_any(self) -> None:
-        if not self.total:
-            return
-        lines = [f"invalid world ({self.total} problem{'s' if self.total > 1 else ''}):"]
-        lines += [f"  {p}" for p in self.listed]
-        if self.total > len(self.listed):
-            lines.append(f"  ... and {self.total - len(self.listed)} more")
-        raise WorldError("\n".join(lines), hint=_HINT)
 
 
 def validate_world(doc: Any) -> None:

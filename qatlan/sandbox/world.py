@@ -69,18 +69,19 @@ class World:
         Each change names its `side` (`atlan` or `qualytics`); the store validates the rest
         and raises WorldError naming the bad change.
         """
+        from qatlan.sandbox import atlan_writes, qualytics_changes
+
         results = []
         with self.lock:
             for i, change in enumerate(changes):
                 side = change.get("side") if isinstance(change, dict) else None
-                if side == "atlan":
-                    store: Any = self.atlan
-                elif side == "qualytics":
-                    store = self.qualytics
-                else:
+                if side not in ("atlan", "qualytics"):
                     raise WorldError(f"changes[{i}].side: must be 'atlan' or 'qualytics'")
                 try:
-                    results.append(store.apply_change(change))
+                    if side == "qualytics":
+                        results.append(qualytics_changes.apply_change(self.qualytics, change))
+                    else:
+                        results.append(atlan_writes.apply_change(self.atlan, change))
                 except WorldError as exc:
                     raise WorldError(f"changes[{i}]: {exc}") from exc
         return results

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qatlan.sandbox.atlan_search import compile_query, field_getter, parse_sort, sort_guids
+from qatlan.sandbox import atlan_writes
 from qatlan.sandbox.atlan_store import AtlanStore, AtlasApiError
 
 from atlan_worlds import (
@@ -366,7 +367,7 @@ def test_later_pages_reuse_the_cached_result_until_a_write(monkeypatch):
     ranged = {"bool": {"filter": [term("__state", "ACTIVE"), {"range": {"__timestamp": {"gte": T0 + 10_000}}}]}}
     assert len(guids_of(search(c, ranged, sort=sort, size=100))) == 30
     assert len(calls) == 1  # the timestamp range is applied to the cached list
-    w.atlan.apply_change({"side": "atlan", "op": "update", "guid": guid(100), "set": {"status": "DELETED"}})
+    atlan_writes.apply_change(w.atlan, {"side": "atlan", "op": "update", "guid": guid(100), "set": {"status": "DELETED"}})
     assert len(guids_of(search(c, query, sort=sort, size=100))) == 49 and len(calls) == 2
 
 

@@ -9,6 +9,7 @@ import pytest
 from qualytics_worlds import FakeWorld, big_world, client_for, client_of, small_world
 
 from qatlan.sandbox.errors import WorldError
+from qatlan.sandbox.qualytics_changes import apply_change
 from qatlan.sandbox.qualytics_store import QualyticsStore
 
 
@@ -68,7 +69,7 @@ def test_bad_document_is_refused_naming_the_path(mutate, message):
 
 def test_add_assigns_id_and_created_and_bumps_version(store):
     before = store.version
-    result = store.apply_change(change("containers", "add", record={"datastore_id": 2, "name": "new.csv",
+    result = apply_change(store, change("containers", "add", record={"datastore_id": 2, "name": "new.csv",
                                                                     "container_type": "file"}))
     assert result["id"] == 21 and result["record"]["created"] == "2026-01-01T00:00:00+00:00"
     assert store.version == before + 1
@@ -76,7 +77,7 @@ def test_add_assigns_id_and_created_and_bumps_version(store):
 
 
 def test_update_moves_a_record_between_parents(store):
-    store.apply_change(change("fields", "update", id=110, set={"container_id": 10}))
+    apply_change(store, change("fields", "update", id=110, set={"container_id": 10}))
     assert [f["id"] for f in store.under("fields", 10)][-1] == 110
     assert store.under("fields", 11) == []
     assert store.container_counts(10)["fields"] == 3 and store.container_counts(11)["fields"] == 0
@@ -84,45 +85,45 @@ def test_update_moves_a_record_between_parents(store):
 
 def test_moving_a_container_moves_datastore_counts(store):
     assert store.datastore_counts(2)["active_checks"] == 0 and store.datastore_counts(1)["active_checks"] == 3
-    store.apply_change(change("containers", "update", id=10, set={"datastore_id": 2}))
+    apply_change(store, change("containers", "update", id=10, set={"datastore_id": 2}))
     assert store.datastore_counts(2)["active_checks"] == 3 and store.datastore_counts(1)["active_checks"] == 0
 
 
 def test_update_global_tag_by_name_renames_everywhere(store):
-    result = store.apply_change(change("global_tags", "update", name="PII", set={"name": "Personal"}))
+    result = apply_change(store, change("global_tags", "update", name="PII", set={"name": "Personal"}))
     assert result["name"] == "Personal"
     assert store.get("containers", 10)["tags"] == ["Personal"]
     assert store.get("fields", 101)["tags"] == ["Personal"]
 
 
 def test_delete_container_cascades_to_fields_checks_and_anomalies(store):
-    store.apply_change(change("containers", "delete", id=10))
+    apply_change(store, change("containers", "delete", id=10))
     exported = store.export()
     assert not [r for kind in ("fields", "checks", "anomalies") for r in exported[kind] if r["container_id"] == 10]
     assert store.datastore_counts(1)["active_checks"] == 0
 
 
 def test_delete_datastore_takes_its_containers(store):
-    store.apply_change(change("datastores", "delete", id=1))
+    apply_change(store, change("datastores", "delete", id=1))
     assert [c["id"] for c in store.export()["containers"]] == [20]
 
 
 def test_delete_check_leaves_anomalies_check_ids(store):
-    store.apply_change(change("checks", "delete", id=1000))
+    apply_change(store, change("checks", "delete", id=1000))
     assert store.get("anomalies", 5000)["check_ids"] == []
     assert store.field_counts(10)["email"] == (1, 1)
 
 
 def test_delete_integration_takes_its_external_tags(store):
-    store.apply_change(change("containers", "update", id=10, set={"tags": ["Gold", "PII"]}))
-    store.apply_change(change("integrations", "delete", id=1))
+    apply_change(store, change("containers", "update", id=10, set={"tags": ["Gold", "PII"]}))
+    apply_change(store, change("integrations", "delete", id=1))
     assert store.get("global_tags", "Gold") is None
     assert store.get("containers", 10)["tags"] == ["PII"]
 
 
 def test_status_change_moves_metrics(store):
     assert store.container_counts(10)["active_anomalies"] == 2
-    store.apply_change(change("anomalies", "update", id=5000, set={"status": "Resolved"}))
+    apply_change(store, change("anomalies", "update", id=5000, set={"status": "Resolved"}))
     assert store.container_counts(10)["active_anomalies"] == 1
     assert store.datastore_counts(1)["anomalies"] == 2
 
@@ -146,7 +147,7 @@ def test_status_change_moves_metrics(store):
 def test_bad_change_is_refused_naming_the_problem_and_changes_nothing(store, bad, message):
     before = store.export()
     with pytest.raises(WorldError, match=message):
-        store.apply_change(bad)
+        apply_change(store, bad)
     assert store.export() == before
 
 
