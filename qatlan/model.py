@@ -5,12 +5,13 @@ and Atlan connections, assets, links, domains and definitions. Matching and plan
 functions over these records. Every record has a `kind` and a `key`; `(kind, key)` identifies
 it within a snapshot and is how the state shares unchanged rows between snapshots.
 
-Records serialise to JSON-able dicts with `record_to_dict` / `record_from_dict`.
+The state stores records as JSON (pydantic-core serialises the dataclasses in field order);
+`record_from_dict` rebuilds them. `Skip` (an asset or change left alone, and why) and the
+custom metadata table (`CM_SCHEMA`) are plain data shared by matching, planning and apply.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
@@ -393,19 +394,6 @@ class Snapshot:
 # --------------------------------------------------------------------------- (de)serialisation
 
 
-def record_to_dict(record: Any) -> dict[str, Any]:
-    """A JSON-able dict of a record (without its kind)."""
-    return _plain(dataclasses.asdict(record))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 #: string fields whose values repeat across records (types, connections, parents, users)
 _SHARED = ("type_name", "connection_qn", "parent_qn", "status", "updated_by", "container_type",
            "field_type", "store_type", "type")
@@ -416,7 +404,7 @@ def _shared(value: Any) -> Any:
 
 
 def record_from_dict(kind: str, data: Mapping[str, Any]) -> Any:
-    """Rebuild a record of `kind` from `record_to_dict` output.
+    """Rebuild a record of `kind` from its JSON form (a dict of its fields).
 
     Strings that repeat across records (see `_SHARED`, tag and custom-metadata attribute
     names) are interned, so a snapshot of 200,000 assets holds each of them once.

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-import tomllib  # noqa: F401  (the config format)
 from typer.testing import CliRunner
 
 from conftest import TOKENS_ENV, make_sandbox, sandbox_config_doc

@@ -355,7 +355,7 @@ def test_ownership_is_set_replaced_and_dropped(state):
     state.set_owned("atlan:qn#link", {"url": "https://q/2"}, run, plan_id=4)
     assert state.owned() == {
         "atlan:qn#link": {"url": "https://q/2"}, "atlan:qn#tag:PII": {"tag": "PII"}}
-    state.drop_owned("atlan:qn#tag:PII")
+    state.set_owned("atlan:qn#tag:PII", None)
     assert list(state.owned()) == ["atlan:qn#link"]
 
 
@@ -364,7 +364,7 @@ def test_a_failed_transaction_keeps_ownership_unchanged(state):
     with pytest.raises(RuntimeError):
         with state.transaction():
             state.set_owned("b", 2)
-            state.drop_owned("a")
+            state.set_owned("a", None)
             raise RuntimeError("apply failed")
     assert state.owned() == {"a": 1}
 

@@ -195,12 +195,9 @@ class State:
 
     def set_owned(self, address: str, value: Any, run_id: int | None = None,
                   plan_id: int | None = None) -> None:
-        """Record that qatlan wrote `value` at `address` (insert or replace)."""
+        """Record that qatlan wrote `value` at `address` (insert or replace); `value` None
+        forgets the address (qatlan removed what it wrote there)."""
         journal.set_owned(self._db, [(address, value)], run_id, plan_id)
-
-    def drop_owned(self, address: str) -> None:
-        """Forget `address` (qatlan removed what it wrote there)."""
-        journal.set_owned(self._db, [(address, None)], None, None)
 
     # ----------------------------------------------------------------------- refresh hints
 

@@ -15,7 +15,6 @@ from qatlan.clients.qualytics import (
     datastore_record,
     field_counts,
     field_record,
-    qualytics_api_root,
 )
 from qatlan.errors import ApiResponseError, NotFound
 from qatlan.model import QTag, QualityScore
@@ -225,19 +224,6 @@ async def test_atlan_integrations_are_the_ids_of_type_atlan():
         router.get("/integrations").mock(return_value=one_page([
             {"id": 3, "type": "atlan"}, {"id": 4, "type": "alation"}]))
         assert await client().atlan_integrations() == [3]
-
-
-@pytest.mark.parametrize(
-    ("url", "root"),
-    [
-        ("acme.qualytics.io", "https://acme.qualytics.io/api"),
-        ("https://acme.qualytics.io/", "https://acme.qualytics.io/api"),
-        ("https://acme.qualytics.io/api", "https://acme.qualytics.io/api"),
-        ("http://127.0.0.1:8000", "http://127.0.0.1:8000/api"),
-    ],
-)
-def test_api_root_is_normalised_like_the_qualytics_cli(url, root):
-    assert qualytics_api_root(url) == root
 
 
 # --------------------------------------------------------------------------- converters

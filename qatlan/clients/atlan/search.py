@@ -69,7 +69,6 @@ class SearchPager:
         #: GUIDs seen in timestamp order (the same set unless a caller sort forced a restart)
         self._prefix: set[str] = self.seen
         self.done = False
-        self._last_dsl: dict[str, Any] | None = None
 
     def dsl(self) -> dict[str, Any] | None:
         """The `dsl` of the next request, or None when the search is complete."""
@@ -85,7 +84,6 @@ class SearchPager:
             "query": query,
             "sort": copy.deepcopy(self._sort),
         }
-        self._last_dsl = dsl
         return dsl
 
     def take(self, response: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """`QualyticsClient`: reading and writing the parts of the Qualytics API qatlan uses.
 
-Paths are relative to the API root (`https://<deployment>.qualytics.io/api`, see
-`qualytics_api_root`). List endpoints return the page envelope `{items,total,page,size,pages}`;
+Paths are relative to the API root (`https://<deployment>.qualytics.io/api`; qatlan.toml's
+`[qualytics] url` is normalised to it). List endpoints return the page envelope `{items,total,page,size,pages}`;
 `paged` walks it with at most `ceil(total/size)` requests (one when the list is empty).
 Methods return `qatlan.model` records (converters in records.py); callers never see
 Qualytics' JSON.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from qatlan.clients.http import HttpClient, gather
 from qatlan.clients.qualytics.records import (
@@ -26,7 +25,7 @@ from qatlan.clients.qualytics.records import (
 from qatlan.errors import NotFound
 from qatlan.model import QContainer, QDatastore, QField, QTag, QTagDef
 
-__all__ = ["MAX_PAGE_SIZE", "QualyticsClient", "qualytics_api_root"]
+__all__ = ["MAX_PAGE_SIZE", "QualyticsClient"]
 
 #: the API's largest page (`size` above it is a 422)
 MAX_PAGE_SIZE = 100
@@ -36,21 +35,6 @@ MAX_PAGE_SIZE = 100
 _DATASTORE_KEYS = ("name", "connection_id", "database", "schema", "description", "enrichment_only",
                    "enrichment_prefix", "enrichment_source_record_limit",
                    "enrichment_remediation_strategy", "high_count_rollup_threshold")
-
-
-def qualytics_api_root(url: str, api_path: str = "/api") -> str:
-    """The API root for a deployment URL, as the Qualytics CLI builds it.
-
-    Adds `https://` when no scheme is given and strips a trailing `/api` before adding
-    `api_path` back (`""` for a local controlplane serving the API at the root).
-    """
-    url = url.strip().rstrip("/")
-    if "://" not in url:
-        url = f"https://{url}"
-    if url.endswith("/api"):
-        url = url[: -len("/api")]
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}{api_path}".rstrip("/")
 
 
 class QualyticsClient:
