@@ -77,6 +77,27 @@ def test_only_yes_approves(tmp_path, live, monkeypatch):
     assert "Apply complete!" in approved.output
 
 
+def test_ctrl_c_at_the_question_exits_130_and_writes_nothing(tmp_path, live, monkeypatch):
+    monkeypatch.setattr(apply_cmds, "_interactive", lambda: True)
+
+    def interrupt(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("builtins.input", interrupt)
+    cfg = write_live_config(tmp_path, live)
+    result = invoke(["apply", "-c", str(cfg)])
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.output and server_writes(live) == 0
+
+
+def test_a_closed_input_at_the_question_cancels(tmp_path, live, monkeypatch):
+    monkeypatch.setattr(apply_cmds, "_interactive", lambda: True)
+    cfg = write_live_config(tmp_path, live)
+    result = invoke(["apply", "-c", str(cfg)], input="")
+    assert result.exit_code == 1 and "Apply cancelled." in result.output
+    assert server_writes(live) == 0
+
+
 def test_a_saved_plan_is_applied_without_asking(tmp_path, live):
     cfg = write_live_config(tmp_path, live)
     plan_file = _saved_plan(tmp_path, cfg)

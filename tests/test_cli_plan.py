@@ -254,3 +254,17 @@ def test_a_missing_config_is_an_error_that_says_how_to_make_one(tmp_path):
 def test_show_of_a_missing_file_is_an_error(tmp_path):
     result = invoke("show", str(tmp_path / "plan.json"))
     assert result.exit_code == 1 and "not found" in result.stderr and no_traceback(result)
+
+
+@pytest.mark.parametrize("args", [
+    ["plan", "--bogus"],
+    ["plan", "-out=p.json"],
+    ["plan", "--detailed-exitcode", "--lock-timeout", "30s"],
+    ["--no-such-flag"],
+    ["state", "show"],
+])
+def test_a_usage_error_exits_1_never_2_which_means_changes(args):
+    result = runner.invoke(APP, args)
+    assert result.exit_code == 1, result.output
+    assert "Usage:" in result.output
+

@@ -1,8 +1,9 @@
 """The `qatlan` app: the root options, the command modules, and `qatlan sandbox` mounted lazily.
 
 Each command parses its options, calls one or two library functions, renders the result and
-maps qatlan errors to a one- or two-line message and an exit code (0 ok, 1 error, 2 changes
-present with `plan --detailed-exitcode`). `--debug` shows the traceback.
+maps qatlan errors to a one- or two-line message and an exit code: 0 ok, 1 error (a usage
+error too, as Terraform does, so that 2 means only "changes present" with
+`plan --detailed-exitcode`), 130 interrupted. `--debug` shows the traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ import click
 import typer
 from typer.core import TyperGroup
 
+try:  # typer 0.16+ runs its own copy of click: its usage errors are not click's
+    from typer._click.exceptions import UsageError as _TyperUsageError
+except ImportError:  # pragma: no cover - older typer, plain click
+    _TyperUsageError = click.UsageError
+
 from qatlan import __version__
 from qatlan.cli import apply, demo, plan, state
 from qatlan.cli.common import _options, register
@@ -24,14 +30,34 @@ __all__ = ["app", "main"]
 _SANDBOX = "sandbox"
 
 
+#: click exits 2 on a usage error (an unknown flag, a bad value); qatlan exits 1
+USAGE_ERROR_EXIT = 1
+_USAGE_ERRORS = (click.UsageError, _TyperUsageError)
+
+
 class _Group(TyperGroup):
     """The root group. `qatlan sandbox` is looked up only when asked for (a run or a help
-    listing), so the product's commands never import the sandbox."""
+    listing), so the product's commands never import the sandbox. A usage error anywhere
+    below it exits 1, not click's 2."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except _USAGE_ERRORS as exc:
+            exc.exit_code = USAGE_ERROR_EXIT
+            raise
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _USAGE_ERRORS as exc:
+            exc.exit_code = USAGE_ERROR_EXIT
+            raise
+
+    def list_commands(self, ctx: Any) -> list[str]:
         return [*super().list_commands(ctx), _SANDBOX]
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> Any:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name != _SANDBOX:
             return super().get_command(ctx, cmd_name)
         from qatlan.sandbox.cli import app as sandbox_app

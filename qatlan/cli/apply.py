@@ -35,9 +35,15 @@ def _interactive() -> bool:
 
 
 def _approve(auto_approve: bool) -> None:
+    """Ask for a typed `yes`. Ctrl-C is an interruption (130, like anywhere else); a closed
+    input or any other answer cancels (1)."""
     if auto_approve:
         return
-    answer = typer.prompt(APPROVE_PROMPT, default="", show_default=False, prompt_suffix=": ")
+    typer.echo(APPROVE_PROMPT + ": ", nl=False)
+    try:
+        answer = input()
+    except EOFError:
+        answer = ""
     if answer.strip() != "yes":
         typer.echo("\nApply cancelled.")
         raise typer.Exit(1)
