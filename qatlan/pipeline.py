@@ -55,7 +55,7 @@ class PlanOptions:
     push_only: bool = False  # Qualytics → Atlan only
     targets: tuple[str, ...] = ()  # --target patterns (shell wildcards)
     excludes: tuple[str, ...] = ()  # --exclude patterns
-    create_definitions: bool = False  # create missing tag / custom metadata definitions
+    create_definitions: bool | None = None  # plan missing definitions; None: [sync] create_definitions
     allow_mass_removal: bool = False  # accept removing more than max_removal_share
 
 
@@ -103,7 +103,8 @@ def settings_from(config: Config, options: PlanOptions = PlanOptions()) -> PlanS
         qualytics_ui_url=config.qualytics.ui_url or "",
         integration_id=config.qualytics.integration_id,
         max_removal_share=sync.max_removal_share,
-        create_definitions=options.create_definitions,
+        create_definitions=(sync.create_definitions if options.create_definitions is None
+                            else options.create_definitions),
         allow_mass_removal=options.allow_mass_removal,
         targets=tuple(options.targets),
         excludes=tuple(options.excludes),
@@ -149,7 +150,7 @@ def make_stored_plan(config: Config, state: State, options: PlanOptions = PlanOp
         result = _plan(config, state, options, settings, owned, now, progress, transports)
         check_removals(result, owned_item_count(owned), settings)
         checksum = state.save_plan(result, run.id)
-        run.finish("ok", counts=_summary(result))
+        run.finish("ok", counts=result.summary())
     return result, checksum
 
 
@@ -173,10 +174,6 @@ def match_report(config: Config, state: State, options: PlanOptions = PlanOption
         domain_guids = resolve_domains(snapshot.domains, config.sync.domains, snapshot.assets)
     return match(snapshot, config.mappings, domain_guids), snapshot
 
-
-def _summary(p: Plan) -> dict[str, int]:
-    return {**p.counts(), "unchanged": p.unchanged, "conflicts": len(p.conflicts),
-            "skipped": len(p.skipped)}
 
 
 # --------------------------------------------------------------------------- stale plans

@@ -49,7 +49,7 @@ PUBLIC = {
     "qatlan.render": ["GITHUB_LIMIT", "Progress", "apply_summary", "change_lines", "fmt", "human",
                       "human_pieces", "json", "json_pieces", "markdown", "match_json", "match_report",
                       "missing_lines", "record_history", "refresh_summary", "runs_table",
-                      "snapshots_table"],
+                      "snapshots_table", "status_line"],
     "qatlan.cli": ["app", "main"],
 }
 

@@ -93,10 +93,34 @@ def test_plan_on_a_fresh_world_exits_2_and_lists_every_kind_of_change(cfg):
     assert "Note: You didn't use the --out option to save this plan" in out
 
 
-def test_plan_without_create_definitions_says_which_definitions_are_missing(cfg):
-    result = invoke("plan", "-c", cfg)
-    assert result.exit_code == 0, result.output
+def test_plan_without_definitions_says_which_are_missing_and_that_changes_wait(cfg):
+    result = invoke("plan", "-c", cfg, "--no-create-definitions", "--detailed-exitcode")
+    assert result.exit_code == 2, result.output
     assert "Atlan definitions missing" in result.stdout and "atlan:typedef#cm:Qualytics" in result.stdout
+    assert "wait for Atlan definitions" in result.stdout
+    assert "qatlan plan --create-definitions" in result.stdout
+
+
+def test_changes_that_only_wait_for_definitions_are_drift_not_in_sync(cfg):
+    result = invoke("plan", "-c", cfg, "--no-create-definitions", "--detailed-exitcode",
+                    "--target", "*#cm:*", "--json")
+    assert result.exit_code == 2, result.output
+    data = json.loads(result.stdout)
+    assert data["changes"] == [] and data["summary"]["waiting"] == data["waiting"] > 0
+    text = invoke("plan", "-c", cfg, "--no-create-definitions", "--no-refresh", "--target", "*#cm:*").stdout
+    assert "Both sides are in sync" not in text
+    assert f"Not in sync: {data['waiting']:,} changes wait for Atlan definitions" in text
+    markdown = invoke("plan", "-c", cfg, "--no-create-definitions", "--no-refresh", "--target",
+                      "*#cm:*", "--markdown").stdout
+    assert "Not in sync" in markdown and "qatlan plan --create-definitions" in markdown
+
+
+def test_the_first_plan_includes_the_definitions_by_default(cfg):
+    result = invoke("plan", "-c", cfg, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert "atlan:typedef#cm:Qualytics" in {c["address"] for c in data["changes"]}
+    assert data["waiting"] == 0
 
 
 def test_plan_with_nothing_to_do_exits_0_with_detailed_exitcode(cfg):
@@ -115,7 +139,7 @@ def test_plan_json_is_valid_versioned_json_on_stdout_only(cfg):
 
 
 def test_plan_markdown_fits_a_pull_request_comment_and_says_when_it_is_cut(cfg):
-    result = invoke("plan", "-c", cfg, "--markdown")
+    result = invoke("plan", "-c", cfg, "--markdown", "--no-create-definitions")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("### qatlan plan") and len(result.stdout) <= 65536
     assert "<details>" in result.stdout and "not shown" not in result.stdout

@@ -20,7 +20,7 @@ def test_the_demo_runs_the_whole_loop_and_ends_in_sync(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert time.monotonic() - started < 30
     out = result.output
-    for step in ("$ qatlan refresh", "$ qatlan match", "$ qatlan plan --create-definitions",
+    for step in ("$ qatlan refresh", "$ qatlan match", "$ qatlan plan --out plan.json",
                  "$ qatlan apply plan.json", "$ qatlan history"):
         assert step in out
     assert "Apply complete!" in out and "0 failed" in out

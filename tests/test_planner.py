@@ -33,6 +33,7 @@ TAGS = (tag_def("PII"), tag_def("Finance"))
 def plan_of(*records, owned=None, complete=True, **settings):
     settings.setdefault("qualytics_ui_url", UI)
     settings.setdefault("integration_id", 7)
+    settings.setdefault("create_definitions", False)  # the tests below plan values, not typedefs
     s = snapshot_of(*records, complete=complete)
     return plan(s, PlanSettings(**settings), owned=owned or {}, created_at="2026-01-01T00:00:00Z")
 
@@ -275,10 +276,11 @@ def test_a_link_of_that_name_qatlan_did_not_create_is_a_conflict():
 
 
 def test_a_missing_set_is_a_needed_definition_and_its_values_wait():
-    p = plan_of(orders(), container(score=QualityScore(total=80)))
+    p = plan_of(orders(), container(score=QualityScore(total=80)), create_definitions=False)
     assert CM not in changes(p)
     assert [d.address for d in p.definitions_needed] == ["atlan:typedef#cm:Qualytics"]
     assert [(k.id, k.reason) for k in p.skipped] == [("atlan:typedef#cm:Qualytics", "definition_missing")]
+    assert p.waiting == 2 and not p.in_sync()  # the schema's values and the table's
 
 
 def test_with_create_definitions_the_set_is_created_and_values_follow():
@@ -291,14 +293,15 @@ def test_with_create_definitions_the_set_is_created_and_values_follow():
 
 def test_a_missing_attribute_holds_back_only_that_attribute():
     p = plan_of(orders(), cm_set("Last Scanned"), container(score=QualityScore(total=80),
-                                                           last_scanned="2026-01-02T03:04:05Z"))
+                                                           last_scanned="2026-01-02T03:04:05Z"),
+                create_definitions=False)
     assert "Last Scanned" not in changes(p)[CM].after
     definition = p.definitions_needed[0]
     assert definition.action is Action.UPDATE and definition.reason == "attributes missing: Last Scanned"
 
 
 def test_a_missing_atlan_tag_is_a_needed_definition():
-    p = plan_of(orders(), container(tags=(QTag("Gold"),)))
+    p = plan_of(orders(), container(tags=(QTag("Gold"),)), create_definitions=False)
     assert f"{T}#tag:Gold" not in changes(p)
     assert "atlan:typedef#tag:Gold" in [d.address for d in p.definitions_needed]
     p = plan_of(orders(), container(tags=(QTag("Gold"),)), create_definitions=True)

@@ -281,7 +281,7 @@ def test_markdown_fences_survive_backticks_in_values():
 
 
 def test_markdown_of_an_empty_plan_says_no_changes():
-    assert "**No changes.** Both sides are in sync." in render.markdown(make_plan())
+    assert "**No changes. Both sides are in sync.**" in render.markdown(make_plan())
 
 
 # --------------------------------------------------------------------------- match report

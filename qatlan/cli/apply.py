@@ -54,12 +54,12 @@ def _plan_to_apply(cfg: Any, st: Any, saved: Any, options: Any, auto_approve: bo
     """The plan this run applies (None: nothing to do); asks for approval when it made one."""
     from qatlan.apply import find_interrupted
     from qatlan.pipeline import check_not_stale, make_plan
-    from qatlan.render import Progress, human
+    from qatlan.render import Progress, human, status_line
 
     if saved is not None:
         check_not_stale(saved, st)
         if saved.is_empty():
-            typer.echo("No changes. Both sides are in sync.")
+            typer.echo(status_line(saved))
             return None
         return saved
     left = find_interrupted(st)
@@ -90,8 +90,9 @@ def apply(
     parallelism: int = typer.Option(None, "--parallelism", min=1, max=64,
                                     help="Batches in flight at once (default: atlan.concurrency from qatlan.toml)."),
     lock_timeout: float = LOCK_TIMEOUT_OPTION,
-    create_definitions: bool = typer.Option(False, "--create-definitions",
-                                            help="Create missing Atlan tag and custom metadata definitions."),
+    create_definitions: bool = typer.Option(None, "--create-definitions/--no-create-definitions",
+                                            help="Create the missing Atlan definitions, or let their values wait "
+                                                 "(default: [sync] create_definitions, true)."),
     allow_mass_removal: bool = typer.Option(False, "--allow-mass-removal",
                                             help="Accept a plan that removes more than max_removal_share."),
     config: Path = CONFIG_OPTION,
@@ -112,8 +113,8 @@ def apply(
 
     cfg = load(config)
     saved = read_plan_file(planfile) if planfile is not None else None
-    if saved is not None and (create_definitions or allow_mass_removal):
-        raise fail("--create-definitions and --allow-mass-removal shape a new plan; a saved plan "
+    if saved is not None and (create_definitions is not None or allow_mass_removal):
+        raise fail("--[no-]create-definitions and --allow-mass-removal shape a new plan; a saved plan "
                    "is applied as it was made", hint="pass them to `qatlan plan --out FILE` instead")
     if saved is None and not auto_approve and not _interactive():
         raise fail("qatlan apply asks for a typed `yes`, but there is no terminal to ask on",

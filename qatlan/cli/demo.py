@@ -147,8 +147,8 @@ def _loop(config: Config, state: State, sandbox: "Sandbox", folder: Path, emit: 
     _step(emit, "qatlan match", "which Qualytics assets have an Atlan twin, and why the rest do not")
     result, snapshot = match_report(config, state, PlanOptions(refresh=False))
     emit(_head(render.match_report(result, snapshot), 24, "(the full report: `qatlan match`)"))
-    _step(emit, "qatlan plan --create-definitions --out plan.json", "what apply would change")
-    plan = make_plan(config, state, PlanOptions(refresh=False, create_definitions=True))
+    _step(emit, "qatlan plan --out plan.json", "what apply would change")
+    plan = make_plan(config, state, PlanOptions(refresh=False))
     write_plan_file(plan, folder / "plan.json")
     _show_plan(emit, plan, folder)
     _step(emit, "qatlan apply plan.json", "re-read each target, write in batches, journal each outcome")
@@ -203,7 +203,7 @@ def _next_steps(emit: Emit) -> None:
          "  export QUALYTICS_API_TOKEN=...   # a Qualytics token (Admin or Manager)\n"
          "  # in qatlan.toml: [qualytics] integration_id, and [[mappings]] for your datastores\n"
          "  qatlan refresh && qatlan match\n"
-         "  qatlan plan --create-definitions --out plan.json\n"
+         "  qatlan plan --out plan.json\n"
          "  qatlan apply plan.json\n"
          "Docs: docs/apply.md (how apply works), docs/sandbox.md (the sandbox: `qatlan sandbox up`).")
 

@@ -63,12 +63,12 @@ def plan(
     out: Path = typer.Option(None, "--out", metavar="FILE", help="Save the plan here for `qatlan apply FILE`."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON (docs/plan-format.md)."),
     as_markdown: bool = typer.Option(False, "--markdown", help="Print a pull-request comment (under 65,536 characters)."),
-    detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode", help="Exit 0 for no changes, 2 for changes, 1 for errors."),
+    detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode", help="Exit 0 when in sync, 2 for changes (or changes waiting for definitions), 1 for errors."),
     target: list[str] = typer.Option(None, "--target", metavar="PATTERN", help="Only changes whose address or asset matches (shell wildcards; repeatable)."),
     exclude: list[str] = typer.Option(None, "--exclude", metavar="PATTERN", help="Leave out changes whose address or asset matches (repeatable)."),
     pull_only: bool = typer.Option(False, "--pull-only", help="Only Atlan → Qualytics (tags)."),
     push_only: bool = typer.Option(False, "--push-only", help="Only Qualytics → Atlan (scores, tags, links, announcements)."),
-    create_definitions: bool = typer.Option(False, "--create-definitions", help="Also create missing Atlan tag and custom metadata definitions."),
+    create_definitions: bool = typer.Option(None, "--create-definitions/--no-create-definitions", help="Plan the missing Atlan tag and custom metadata definitions, or let their values wait (default: [sync] create_definitions, true)."),
     allow_mass_removal: bool = typer.Option(False, "--allow-mass-removal", help="Accept a plan that removes more than [sync] max_removal_share of what qatlan owns."),
     config: Path = CONFIG_OPTION,
     state: Path = STATE_OPTION,
@@ -102,7 +102,7 @@ def plan(
     if not result.is_empty():
         note = _saved_note(out) if out is not None else NOT_SAVED
         typer.echo("\n" + note, err=as_json or as_markdown)
-    if detailed_exitcode and not result.is_empty():
+    if detailed_exitcode and not result.in_sync():  # changes, or changes waiting for definitions
         raise typer.Exit(2)
 
 

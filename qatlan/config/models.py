@@ -209,6 +209,11 @@ class SyncConfig(BaseModel):
         le=1,
         description="refuse plans removing more than this share of what qatlan owns",
     )
+    create_definitions: bool = Field(
+        True,
+        description="plan the Atlan tag and custom metadata definitions the values need "
+                    "(the token needs admin rights); false: those values wait, and plan says so",
+    )
 
     @field_validator("domains")
     @classmethod

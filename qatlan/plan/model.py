@@ -115,9 +115,17 @@ class Plan:
     base: Mapping[str, Any] = field(default_factory=dict)
     created_at: str = ""
     format_version: int = FORMAT_VERSION
+    #: value changes held back because an Atlan definition they need is missing (and the
+    #: settings do not create definitions); they are drift all the same
+    waiting: int = 0
 
     def is_empty(self) -> bool:
+        """No change to make (there may still be `waiting` ones: see `in_sync`)."""
         return all(c.action is Action.NOOP for c in self.changes)
+
+    def in_sync(self) -> bool:
+        """Both sides agree: nothing to change and nothing waiting for a definition."""
+        return self.is_empty() and not self.waiting
 
     def counts(self) -> dict[str, int]:
         """{"add", "change", "destroy"} as in `Plan: A to add, C to change, D to destroy.`"""
@@ -127,6 +135,11 @@ class Plan:
             if c.action in names:
                 out[names[c.action]] += 1
         return out
+
+    def summary(self) -> dict[str, int]:
+        """`counts()` with the other totals: unchanged, waiting, conflicts, skipped."""
+        return {**self.counts(), "unchanged": self.unchanged, "waiting": self.waiting,
+                "conflicts": len(self.conflicts), "skipped": len(self.skipped)}
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON form (deterministic key order; `summary` is derived)."""
@@ -145,10 +158,10 @@ class Plan:
             "complete": self.complete,
             "base": dict(self.base),
             "settings": dict(self.settings),
-            "summary": {**self.counts(), "unchanged": self.unchanged,
-                        "conflicts": len(self.conflicts), "skipped": len(self.skipped)},
+            "summary": self.summary(),
             "changes": listed(self.changes, change),
             "unchanged": self.unchanged,
+            "waiting": self.waiting,
             "conflicts": listed(self.conflicts, Conflict.to_dict),
             "skipped": listed(self.skipped, Skip.to_dict),
             "definitions_needed": listed(self.definitions_needed, change),
@@ -174,6 +187,7 @@ class Plan:
                 base=dict(data["base"]),
                 created_at=str(data["created_at"]),
                 format_version=version,
+                waiting=int(data.get("waiting", 0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanFileError(f"the plan is malformed: {exc}") from exc

@@ -55,7 +55,7 @@ def _emit(ctx: Context, asset: AAsset, address: str, before: dict, after: dict) 
     missing = [a for a in after if a not in ctx.cm_attr_hash] if ctx.cm_incomplete else ()
     if missing:
         definition = ctx.cm_definition
-        if not ctx.need(definition):
+        if not ctx.need(definition, address):
             for attr in missing:
                 before.pop(attr), after.pop(attr)
             if not after:

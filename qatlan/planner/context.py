@@ -65,7 +65,8 @@ class Context:
         self.conflicts: list[Conflict] = []
         self.unchanged = 0
         self.needed: dict[str, Change] = {}
-        self.waiting: dict[str, int] = defaultdict(int)
+        #: definition address → addresses of the value changes waiting for it
+        self.waiting: dict[str, list[str]] = defaultdict(list)
         self.tag_definitions: dict[str, Change] = {}
         self.hash_maps: dict[tuple[str, ...], dict[str, str | None]] = {}
         self.visited: set[str] = set()
@@ -164,10 +165,11 @@ class Context:
     def conflict(self, address: str, rule: str, message: str) -> None:
         self.conflicts.append(Conflict(address, rule, message))
 
-    def need(self, definition: Change) -> bool:
-        """Record a definition the plan depends on; True when value changes may go ahead."""
+    def need(self, definition: Change, address: str) -> bool:
+        """Record that the change at `address` depends on `definition`; True when it may go
+        ahead (definitions are planned), False when it waits."""
         self.needed.setdefault(definition.address, definition)
         if self.settings.create_definitions:
             return True
-        self.waiting[definition.address] += 1
+        self.waiting[definition.address].append(address)
         return False

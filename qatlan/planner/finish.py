@@ -53,31 +53,33 @@ def _withhold(changes: list[Change], missing: tuple[str, ...]) -> tuple[list[Cha
     return kept, withheld
 
 
-def _waiting_skips(ctx: Context) -> list[Skip]:
+def _waiting_skips(waiting: dict[str, list[str]]) -> list[Skip]:
     out = []
-    for address, n in sorted(ctx.waiting.items()):
+    for address, held in sorted(waiting.items()):
         name = address[len(addresses.TYPEDEF_PREFIX):]
         out.append(Skip("change", address, name, "definition_missing",
-                        f"{n} change(s) wait for this Atlan definition; set "
-                        "create_definitions = true or create it in Atlan"))
+                        f"{len(held)} change(s) wait for this Atlan definition; run `qatlan plan "
+                        "--create-definitions` (or create it in Atlan)"))
     return out
 
 
 def finish(ctx: Context, base: Mapping[str, Any], created_at: str) -> Plan:
     s = ctx.settings
-    changes, conflicts = ctx.changes, ctx.conflicts
+    changes, conflicts, waiting = ctx.changes, ctx.conflicts, ctx.waiting
     if s.targets or s.excludes:
         changes = [c for c in changes if selected(c.address, s.targets, s.excludes, c.target)]
         conflicts = [c for c in conflicts if selected(c.address, s.targets, s.excludes)]
+        waiting = {d: kept for d, held in waiting.items()
+                   if (kept := [a for a in held if selected(a, s.targets, s.excludes)])}
     withheld: list[Skip] = []
     if not ctx.snapshot.complete:
         changes, withheld = _withhold(changes, ctx.snapshot.missing)
     used = {a for c in changes for a in c.target.get("needs", ())}
-    definitions = [d for a, d in sorted(ctx.needed.items()) if a in used or a in ctx.waiting]
+    definitions = [d for a, d in sorted(ctx.needed.items()) if a in used or a in waiting]
     if s.create_definitions:
         changes += [d for d in definitions if d.address in used]
     skipped = [k for k in ctx.matches.skipped if not k.inherited]
-    skipped += _waiting_skips(ctx) + sorted(withheld, key=lambda k: k.id)
+    skipped += _waiting_skips(waiting) + sorted(withheld, key=lambda k: k.id)
     return Plan(
         changes=tuple(sorted(changes, key=lambda c: (c.address, c.action.value))),
         unchanged=ctx.unchanged,
@@ -88,4 +90,5 @@ def finish(ctx: Context, base: Mapping[str, Any], created_at: str) -> Plan:
         settings=s.to_dict(),
         base=dict(base),
         created_at=created_at,
+        waiting=sum(len(held) for held in waiting.values()),
     )

@@ -24,7 +24,7 @@ class PlanSettings:
     qualytics_ui_url: str = ""  # e.g. https://acme.qualytics.io
     integration_id: int | None = None
     max_removal_share: float = 0.2
-    create_definitions: bool = False
+    create_definitions: bool = True  # plan missing definitions (else their values wait)
     allow_mass_removal: bool = False
     targets: tuple[str, ...] = ()  # fnmatch patterns on addresses or asset names
     excludes: tuple[str, ...] = ()

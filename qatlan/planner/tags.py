@@ -103,6 +103,7 @@ def _push(ctx: Context, pair: Pair, q_own: dict[str, QTag], a_tags: dict[str, st
 
 def _push_create(ctx: Context, asset: AAsset, name: str, f: str) -> None:
     known = ctx.tag_by_fold.get(f)
+    address = addresses.tag(addresses.atlan_asset(asset.qualified_name), name)
     extra: dict[str, Any] = {}
     if known is None:
         definition = ctx.tag_definitions.get(f)
@@ -112,13 +113,12 @@ def _push_create(ctx: Context, asset: AAsset, name: str, f: str) -> None:
                                 {"side": "atlan", "part": "typedef", "category": "tag",
                                  "display_name": name, "hashed_name": None})
             ctx.tag_definitions[f] = definition
-        if not ctx.need(definition):
+        if not ctx.need(definition, address):
             return
         extra["needs"] = [definition.address]
     target = atlan_target(asset, "tag", tag=known[1] if known else name,
                           tag_hash=known[0] if known else None, **extra)
-    ctx.add(addresses.tag(addresses.atlan_asset(asset.qualified_name), name), Action.CREATE, None,
-            {"name": name}, target)
+    ctx.add(address, Action.CREATE, None, {"name": name}, target)
 
 
 def _pull(ctx: Context, pair: Pair, human: dict[str, str], q_own: dict[str, QTag],

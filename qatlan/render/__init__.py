@@ -25,7 +25,7 @@ from qatlan.match import MatchResult
 from qatlan.model import Snapshot
 from qatlan.plan import Plan
 from qatlan.render.human import iter_human, render_human
-from qatlan.render.lines import change_lines, fmt
+from qatlan.render.lines import change_lines, fmt, status_line
 from qatlan.render.markdown import GITHUB_LIMIT, render_markdown
 from qatlan.render.match import render_match_json, render_match_report
 from qatlan.render.plan_json import json, json_pieces
@@ -57,6 +57,7 @@ __all__ = [
     "refresh_summary",
     "runs_table",
     "snapshots_table",
+    "status_line",
 ]
 
 

@@ -19,7 +19,8 @@ from qatlan.render.lines import (
     header,
     plural,
     skip_counts,
-    summary_line,
+    status_line,
+    waiting_line,
 )
 
 _RESET = "\033[0m"
@@ -79,10 +80,10 @@ def _tail(plan: Plan, paint: _Paint) -> list[str]:
         out += _breakdown(plan)
     if plan.unchanged:
         out.append(f"{plural(plan.unchanged, 'item')} already in sync.")
-    if plan.is_empty():
-        out.append(paint("#", "No changes. Both sides are in sync."))
-    else:
-        out.append(paint("#", summary_line(plan)))
+    out.append(paint("#" if plan.in_sync() or not plan.is_empty() else "!", status_line(plan)))
+    waiting = waiting_line(plan)
+    if waiting:
+        out.append(paint("!", waiting))
     out.append(counts_line(plan))
     return out
 
@@ -103,8 +104,8 @@ def _definitions_missing(plan: Plan) -> list[str]:
     waiting = change_skips(plan, "definition_missing")
     if not waiting:
         return []
-    out = ["Atlan definitions missing (not created; pass --create-definitions, or create them "
-           "in Atlan):"]
+    out = ["Atlan definitions missing (not planned; run `qatlan plan --create-definitions`, or "
+           "create them in Atlan):"]
     for s in waiting:
         why = (s.hint or "").split(";")[0]
         out.append(f"  {s.id}" + (f" ({why})" if why else ""))

@@ -242,6 +242,28 @@ def summary_line(plan: Plan) -> str:
     return f"Plan: {n['add']:,} to add, {n['change']:,} to change, {n['destroy']:,} to destroy."
 
 
+#: the one command that unblocks values waiting for definitions
+UNBLOCK = "qatlan plan --create-definitions"
+
+
+def status_line(plan: Plan) -> str:
+    """The plan's verdict: in sync, the summary line, or what waits for definitions."""
+    if plan.in_sync():
+        return "No changes. Both sides are in sync."
+    if plan.is_empty():
+        return (f"Not in sync: {plural(plan.waiting, 'change')} wait for Atlan definitions; "
+                f"run `{UNBLOCK}` to plan them too.")
+    return summary_line(plan)
+
+
+def waiting_line(plan: Plan) -> str | None:
+    """What waits for definitions, under a plan that has changes too (None: nothing waits)."""
+    if not plan.waiting or plan.is_empty():
+        return None
+    return (f"{plural(plan.waiting, 'more change')} wait for Atlan definitions; "
+            f"run `{UNBLOCK}` to plan them too.")
+
+
 def asset_skips(plan: Plan) -> list[Any]:
     return [s for s in plan.skipped if s.level != "change"]
 

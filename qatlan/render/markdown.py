@@ -12,6 +12,7 @@ import re
 
 from qatlan.plan import Plan
 from qatlan.render.lines import (
+    UNBLOCK,
     breakdown,
     change_lines,
     change_skips,
@@ -20,6 +21,7 @@ from qatlan.render.lines import (
     groups,
     header,
     skip_counts,
+    status_line,
     summary_line,
 )
 
@@ -52,7 +54,7 @@ def render_markdown(plan: Plan, *, limit: int = GITHUB_LIMIT) -> str:
     changes, _ = _changes_block(plan, room - used)
     text = _join(head, changes, conflicts)
     if len(text) > limit:  # only when the head alone does not fit a tiny limit
-        line = summary_line(plan) if not plan.is_empty() else "No changes."
+        line = status_line(plan)
         text = f"**{line}** {counts_line(plan)}\n\n{cut_notice(len(plan.changes))}\n"[:limit]
     return text
 
@@ -64,7 +66,7 @@ def _join(*parts: str) -> str:
 def _head(plan: Plan) -> str:
     out = ["### qatlan plan", ""]
     if plan.is_empty():
-        out.append("**No changes.** Both sides are in sync. " + counts_line(plan))
+        out.append(f"**{status_line(plan)}** " + counts_line(plan))
     else:
         out += [f"**{summary_line(plan)}** {counts_line(plan)}", "",
                 "| changes by kind | add | change | destroy |", "|---|---:|---:|---:|"]
@@ -76,7 +78,8 @@ def _head(plan: Plan) -> str:
     if waiting:
         names = ", ".join(f"`{s.id}`" for s in waiting[:20])
         more = f" and {len(waiting) - 20:,} more" if len(waiting) > 20 else ""
-        out += ["", f"**Atlan definitions missing** (pass `--create-definitions`): {names}{more}"]
+        out += ["", f"**Atlan definitions missing**, {plan.waiting:,} changes wait for them "
+                f"(`{UNBLOCK}`): {names}{more}"]
     skips = skip_counts(plan)
     if skips:
         parts = ", ".join(f"{n:,} {level} {reason}" for level, reason, n in skips)

@@ -24,11 +24,6 @@ __all__ = ["load_plan", "plan_id", "save_plan"]
 _ZLIB_LEVEL = 1
 
 
-def _summary(p: Plan) -> dict[str, int]:
-    return {**p.counts(), "unchanged": p.unchanged, "conflicts": len(p.conflicts),
-            "skipped": len(p.skipped)}
-
-
 def save_plan(db: Database, p: Plan, run_id: int | None = None) -> str:
     """Insert `p` and return its checksum (`qatlan.plan.plan_checksum`)."""
     digest, packer, packed = hashlib.sha256(), zlib.compressobj(_ZLIB_LEVEL), []
@@ -44,7 +39,7 @@ def save_plan(db: Database, p: Plan, run_id: int | None = None) -> str:
         "lineage": p.base.get("lineage", ""),
         "serial": p.base.get("serial", 0),
         "checksum": checksum,
-        "summary": json.dumps(_summary(p)),
+        "summary": json.dumps(p.summary()),
         "body": b"".join(packed),
     }
     del packed
