@@ -247,6 +247,21 @@ def field_profiles(call: Call) -> dict[str, Any]:
     return _field_profile_page(call, call.store.under("fields", c["id"]), [])
 
 
+def list_field_profiles(call: Call) -> dict[str, Any]:
+    """`GET /api/field-profiles`: field profiles across the deployment, by datastore[] / container[].
+
+    Fields of archived containers are not listed (as `GET /api/containers` hides those).
+    """
+    q, store = call.query, call.store
+    source, preds = _scoped_rows(call, "fields")
+    # accepted and validated, but ignored: sandbox fields carry no parent_field_id (served as null)
+    q.integer("parent_field_id")
+    # accepted and validated; every sandbox field has exactly one profile, so it changes nothing
+    q.boolean("latest_only")
+    preds.append(lambda f: not (store.get("containers", f["container_id"]) or {}).get("deleted_at"))
+    return _field_profile_page(call, source, preds)
+
+
 # ----- fields ----------------------------------------------------------------------------
 
 
@@ -279,7 +294,7 @@ def get_field(call: Call) -> dict[str, Any]:
 
 
 def _scoped_rows(call: Call, kind: str) -> tuple[list[Row], list[Pred]]:
-    """Checks or anomalies limited by container[] / datastore[], and the matching predicates."""
+    """Checks, anomalies or fields limited by container[] / datastore[], and the matching predicates."""
     q, store = call.query, call.store
     containers, datastores = set(q.integers("container")), set(q.integers("datastore"))
     preds: list[Pred] = []
