@@ -44,6 +44,7 @@ _ROUTES: list[tuple[str, str, Handler, tuple[str, ...]]] = [
     ("GET", "/api/containers/{id}", reads.get_container, ()),
     ("GET", "/api/containers/{id}/fields", reads.container_fields, ()),
     ("GET", "/api/containers/{id}/field-profiles", reads.field_profiles, ()),
+    ("GET", "/api/field-profiles", reads.list_field_profiles, ()),
     ("GET", "/api/fields", reads.list_fields, ()),
     ("PATCH", "/api/fields", writes.patch_fields, (BODY,)),
     ("GET", "/api/fields/listing", reads.field_listing, ()),

@@ -220,21 +220,46 @@ def _field_profile_keys(store: QualyticsStore) -> dict[str, Callable[[Row], Any]
             "quality_score": lambda f: (f.get("quality_score") or {}).get("total")}
 
 
-def field_profiles(call: Call) -> dict[str, Any]:
+def _field_profile_page(call: Call, source: list[Row], preds: list[Pred]) -> dict[str, Any]:
+    """A page of field profiles from `source`, after the filters both field-profile routes take.
+
+    Those are `name`, `type[]`, `tag[]`, `status[]` and the `sort_*` keys; deleted fields are
+    never listed. `preds` are the caller's own filters, applied after these.
+    """
     q, store = call.query, call.store
-    c = _record(store, "containers", "Container", call.path_int())
     page, size = q.paging()
     name, types, tags = q.text("name"), set(q.texts("type")), set(q.texts("tag"))
     statuses = set(q.choices("status", FIELD_STATUSES)) or set(DEFAULT_FIELD_STATUSES)
-    preds: list[Pred] = [lambda f: not f.get("deleted_at") and f.get("status", "active") in statuses]
+    shared: list[Pred] = [lambda f: not f.get("deleted_at") and f.get("status", "active") in statuses]
     if name:
-        preds.append(lambda f: _contains(f["name"], name))
+        shared.append(lambda f: _contains(f["name"], name))
     if types:
-        preds.append(lambda f: f.get("type", "Unknown") in types)
+        shared.append(lambda f: f.get("type", "Unknown") in types)
     if tags:
-        preds.append(_tagged(tags))
-    rows = _ordered(call, _select(store.under("fields", c["id"]), preds), _field_profile_keys(store))
+        shared.append(_tagged(tags))
+    rows = _ordered(call, _select(source, shared + preds), _field_profile_keys(store))
     return page_of(rows, page, size, lambda f: views.field_profile(store, f))
+
+
+def field_profiles(call: Call) -> dict[str, Any]:
+    """`GET /api/containers/{id}/field-profiles`: the field profiles of one container."""
+    c = _record(call.store, "containers", "Container", call.path_int())
+    return _field_profile_page(call, call.store.under("fields", c["id"]), [])
+
+
+def list_field_profiles(call: Call) -> dict[str, Any]:
+    """`GET /api/field-profiles`: field profiles across the deployment, by datastore[] / container[].
+
+    Fields of archived containers are not listed (as `GET /api/containers` hides those).
+    """
+    q, store = call.query, call.store
+    source, preds = _scoped_rows(call, "fields")
+    # accepted and validated, but ignored: sandbox fields carry no parent_field_id (served as null)
+    q.integer("parent_field_id")
+    # accepted and validated; every sandbox field has exactly one profile, so it changes nothing
+    q.boolean("latest_only")
+    preds.append(lambda f: not (store.get("containers", f["container_id"]) or {}).get("deleted_at"))
+    return _field_profile_page(call, source, preds)
 
 
 # ----- fields ----------------------------------------------------------------------------
@@ -269,7 +294,7 @@ def get_field(call: Call) -> dict[str, Any]:
 
 
 def _scoped_rows(call: Call, kind: str) -> tuple[list[Row], list[Pred]]:
-    """Checks or anomalies limited by container[] / datastore[], and the matching predicates."""
+    """Checks, anomalies or fields limited by container[] / datastore[], and the matching predicates."""
     q, store = call.query, call.store
     containers, datastores = set(q.integers("container")), set(q.integers("datastore"))
     preds: list[Pred] = []
