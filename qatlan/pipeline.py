@@ -103,6 +103,7 @@ def settings_from(config: Config, options: PlanOptions = PlanOptions()) -> PlanS
         qualytics_ui_url=config.qualytics.ui_url or "",
         integration_id=config.qualytics.integration_id,
         max_removal_share=sync.max_removal_share,
+        cm_edits=sync.cm_edits,
         create_definitions=(sync.create_definitions if options.create_definitions is None
                             else options.create_definitions),
         allow_mass_removal=options.allow_mass_removal,

@@ -67,8 +67,13 @@ counts = st.one_of(st.none(), st.integers(0, 3))
 @st.composite
 def q_tags(draw) -> tuple[QTag, ...]:
     names = draw(st.lists(st.sampled_from(Q_TAG_NAMES), max_size=3, unique_by=str.casefold))
-    return tuple(QTag(n, draw(st.sampled_from(["global", "global", "external", "entity"])))
-                 for n in names)
+    out = []
+    for n in names:
+        kind = draw(st.sampled_from(["global", "global", "external", "entity"]))
+        # external tags of the configured integration (7), of another (8), or of none known
+        integration = draw(st.sampled_from([7, 8, None])) if kind == "external" else None
+        out.append(QTag(n, kind, integration))
+    return tuple(out)
 
 
 @st.composite
@@ -254,6 +259,7 @@ settings_strategy = st.builds(
     qualytics_ui_url=st.just(UI),
     integration_id=st.just(7),
     create_definitions=st.booleans(),
+    cm_edits=st.sampled_from(["restore", "restore", "keep"]),
 )
 
 

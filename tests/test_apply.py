@@ -56,9 +56,14 @@ def matched_table(rig: Rig) -> tuple[dict, str]:
 def test_first_apply_writes_every_change_once_and_converges(rig):
     plan = rig.plan()
     result = rig.apply(plan)
-    assert result.ok and set(outcomes(result).values()) == {"applied"}
-    assert result.counts()["added"] == len(plan.changes)
-    assert rig.plan().is_empty()
+    adopted = {c.address for c in plan.changes if c.action is Action.ADOPT}
+    assert result.ok
+    assert {a: o for a, o in outcomes(result).items() if a not in adopted} == {
+        c.address: "applied" for c in plan.changes if c.address not in adopted}
+    assert {outcomes(result)[a] for a in adopted} <= {"already"}
+    assert result.counts()["adopted"] == len(adopted)
+    assert result.counts()["added"] + result.counts()["changed"] + len(adopted) == len(plan.changes)
+    assert rig.plan().in_sync()
 
 
 @pytest.mark.parametrize("batch_size", [20, 50])
@@ -472,7 +477,8 @@ def test_a_refused_entity_fails_alone_and_apply_reports_it(rig):
     atlan_on_conn = {c.address for c in plan.changes
                      if c.target.get("side") == "atlan" and c.target.get("qualified_name", "").startswith(refused)}
     assert failed == atlan_on_conn and failed
-    assert result.counts()["applied"] == len(plan.changes) - len(failed)
+    n = result.counts()
+    assert n["applied"] + n["adopted"] == len(plan.changes) - len(failed)
     with pytest.raises(ApplyError, match="change\\(s\\) failed"):
         result.raise_for_failures()
     assert rig.state.runs()[0]["outcome"] == "error"
@@ -486,7 +492,8 @@ def test_when_the_links_cannot_be_looked_up_only_the_link_creates_fail(rig):
                     if c.target.get("part") == "link" and c.action is Action.CREATE}
     assert link_creates and {r.address for r in result.failed} == link_creates
     assert all("looking up the Links to create failed" in (r.error or "") for r in result.failed)
-    assert result.counts()["applied"] == len(plan.changes) - len(link_creates)
+    n = result.counts()
+    assert n["applied"] + n["adopted"] == len(plan.changes) - len(link_creates)
     rig.sb.atlan_app.ops.set_faults(FaultSettings())
     rig.apply(rig.plan()).raise_for_failures()  # the next run creates them
     assert rig.plan().is_empty()

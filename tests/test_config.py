@@ -216,7 +216,7 @@ def test_unknown_key_lists_the_valid_keys_and_suggests_the_closest(tmp_path):
     assert lines == [
         "qatlan.toml: sync.overwrite_tag: unknown key; did you mean overwrite_tags? valid keys: "
         "pull, push, announcements, push_tags, overwrite_tags, domains, max_removal_share, "
-        "create_definitions"
+        "cm_edits, create_definitions"
     ]
 
 

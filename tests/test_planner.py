@@ -94,17 +94,36 @@ def test_a_value_qatlan_wrote_that_became_null_is_removed():
     assert (c.action, c.before, c.after) == (Action.DELETE, {"Quality Score": 70.0}, None)
 
 
-def test_a_value_someone_else_wrote_is_a_conflict_and_left_alone():
+def test_a_value_in_qatlans_set_the_state_has_no_record_of_is_taken_over():
     p = plan_of(orders(cm=cm(Quality_Score=10.0)), cm_set(), container(score=QualityScore(total=72)),
                 qualytics_ui_url="")
-    assert CM not in changes(p)
-    assert [(k.address, k.rule) for k in p.conflicts] == [(f"{CM}.Quality Score", "cm_not_owned")]
+    c = changes(p)[CM]
+    assert (c.action, c.before, c.after) == (Action.UPDATE, {"Quality Score": 10.0}, {"Quality Score": 72.0})
+    assert c.target["adopt"] == 1 and "taken over" in c.reason and not p.conflicts
 
 
-def test_a_value_qatlan_wrote_but_someone_changed_is_a_conflict_too():
+def test_a_value_qatlan_wrote_but_someone_edited_is_restored():
     p = plan_of(orders(cm=cm(Quality_Score=10.0)), cm_set(), container(score=QualityScore(total=72)),
                 qualytics_ui_url="", owned={CM: {"Quality Score": 70.0}})
-    assert p.is_empty() and p.conflicts[0].rule == "cm_not_owned"
+    c = changes(p)[CM]
+    assert (c.action, c.after) == (Action.UPDATE, {"Quality Score": 72.0})
+    assert c.reason == "edited in Atlan since the last apply: restored"
+
+
+def test_a_value_already_right_but_not_recorded_is_adopted_not_written():
+    p = plan_of(orders(cm=cm(Quality_Score=72.0)), cm_set(), container(score=QualityScore(total=72)),
+                qualytics_ui_url="")
+    c = changes(p)[CM]
+    assert (c.action, c.before, c.after) == (Action.ADOPT, {"Quality Score": 72.0}, {"Quality Score": 72.0})
+    assert p.counts()["adopt"] == 1 and own({}, c) == (CM, {"Quality Score": 72.0})
+
+
+def test_with_cm_edits_keep_a_value_someone_else_wrote_is_a_conflict_and_left_alone():
+    for owned in ({}, {CM: {"Quality Score": 70.0}}):
+        p = plan_of(orders(cm=cm(Quality_Score=10.0)), cm_set(), container(score=QualityScore(total=72)),
+                    qualytics_ui_url="", owned=owned, cm_edits="keep")
+        assert CM not in changes(p)
+        assert [(k.address, k.rule) for k in p.conflicts] == [(f"{CM}.Quality Score", "cm_not_owned")]
 
 
 def test_a_datastore_pushes_to_its_schema_and_a_field_to_its_column():
@@ -140,6 +159,14 @@ def test_an_external_tag_qatlan_attached_goes_when_the_atlan_tag_goes():
                 owned={f"{Q}#tag:PII": {"name": "PII", "type": "external"}})
     assert [(c.address, c.action) for c in p.changes if "#tag:" in c.address] == [
         (f"{Q}#tag:PII", Action.DELETE)]
+
+
+def test_external_tags_of_the_integration_without_a_record_are_adopted_never_removed():
+    ours, other = QTag("PII", "external", 7), QTag("Gold", "external", 8)
+    p = plan_of(orders(tags=("hPII",)), *TAGS, container(tags=(ours, other)))
+    assert [(c.address, c.action) for c in p.changes if "#tag:" in c.address] == [(f"{Q}#tag:PII", Action.ADOPT)]
+    gone = plan_of(orders(), *TAGS, container(tags=(ours, other)))
+    assert not [c for c in gone.changes if "#tag:" in c.address]  # no record: not removed
 
 
 def test_table_tags_are_not_copied_to_columns():
@@ -236,6 +263,20 @@ def test_qatlans_announcement_edited_by_someone_is_no_longer_qatlans():
     assert p.conflicts[0].rule == "announcement_not_owned"
 
 
+def test_an_announcement_in_qatlans_form_without_a_record_is_taken_over():
+    old = orders(announcement=Announcement("warning", "Qualytics: 3 active anomalies", "old message"))
+    cleared = changes(plan_of(old, container(active_anomalies=0)))[f"{T}#announcement"]
+    assert cleared.action is Action.DELETE and cleared.target["adopt"] == 1
+    updated = changes(plan_of(old, container(active_anomalies=1)))[f"{T}#announcement"]
+    assert updated.action is Action.UPDATE and updated.after["title"] == "Qualytics: 1 active anomaly"
+    same = orders(announcement=Announcement("warning", "Qualytics: 1 active anomaly", None))
+    desired = plan_of(orders(), container(active_anomalies=1)).changes
+    raised = next(c for c in desired if c.address == f"{T}#announcement").after
+    adopted = changes(plan_of(orders(announcement=Announcement(**raised)), container(active_anomalies=1)))
+    assert adopted[f"{T}#announcement"].action is Action.ADOPT
+    assert same.announcement.title == raised["title"]
+
+
 def test_announcements_off_leaves_announcements_alone():
     assert f"{T}#announcement" not in changes(plan_of(orders(), container(active_anomalies=2),
                                                       announcements=False))
@@ -270,6 +311,18 @@ def test_a_link_of_that_name_qatlan_did_not_create_is_a_conflict():
     p = plan_of(orders(), foreign, container())
     assert f"{T}#link" not in changes(p)
     assert [(k.address, k.rule) for k in p.conflicts] == [(f"{T}#link", "link_not_owned")]
+
+
+def test_a_link_into_qualytics_without_a_record_is_taken_over_whatever_its_qualified_name():
+    stale = ALink("l7", "5c1d-random", "Qualytics", f"{UI}/old", "t-orders")
+    c = changes(plan_of(orders(), stale, container()))[f"{T}#link"]
+    assert (c.action, c.after["url"], c.target["adopt"]) == (Action.UPDATE, URL, 1)
+    assert (c.target["link_guid"], c.target["link_qualified_name"]) == ("l7", "5c1d-random")
+    right = ALink("l7", LINK_QN, "Qualytics", URL, "t-orders")
+    c = changes(plan_of(orders(), right, container()))[f"{T}#link"]
+    assert (c.action, c.before, c.target["link_guid"]) == (Action.ADOPT, {"name": "Qualytics", "url": URL}, "l7")
+    owned = {f"{T}#link": {"name": "Qualytics", "url": URL}}
+    assert f"{T}#link" not in changes(plan_of(orders(), right, container(), owned=owned))
 
 
 # ---- definitions
@@ -411,7 +464,7 @@ def test_changes_keep_terraforms_before_and_after_rules():
 def test_a_plan_counts_adds_changes_and_destroys_and_sorts_by_address():
     p = plan_of(orders(tags=("hPII",)), *TAGS, cm_set(), container(score=QualityScore(total=1)),
                 qualytics_ui_url="")
-    assert p.counts() == {"add": 2, "change": 0, "destroy": 0}
+    assert p.counts() == {"add": 2, "change": 0, "destroy": 0, "adopt": 0}
     assert [c.address for c in p.changes] == sorted(c.address for c in p.changes)
 
 

@@ -48,21 +48,34 @@ def test_a_converged_state_stays_put_and_plans_the_same_every_time(scenario):
 
 
 def _changes_only_what_qatlan_owns(p: Plan, owned, plan_settings) -> None:
+    """Every change that touches an existing value touches one the state records as qatlan's,
+    or one that carries qatlan's mark and says it takes it over (`target["adopt"]`): a value
+    in its custom metadata set (unless cm_edits = "keep"), a Link into the Qualytics UI, an
+    announcement in its form, an external tag of its integration. Atlan tags, which carry no
+    writer, are never taken over."""
+    ui = plan_settings.qualytics_ui_url.rstrip("/") + "/"
     for c in p.changes:
         part = c.target["part"]
         if part == "typedef" or c.action is Action.CREATE:
             continue
+        taken = c.target.get("adopt", 0) > 0
         if part == "cm":
             mine = owned.get(c.address) or {}
             for attr, before in c.before.items():
-                if before is not None:
-                    assert attr in mine and normalize_cm(KIND[attr], mine[attr]) == before, c
+                if before is not None and not (attr in mine and normalize_cm(KIND[attr], mine[attr]) == before):
+                    assert taken and plan_settings.cm_edits == "restore", c
         elif part == "tag" and c.action is Action.UPDATE:
             assert plan_settings.overwrite_tags and c.before["type"] != "external", c
         elif part == "tag":
-            assert c.address in owned, c
-        else:
-            assert normalize(owned.get(c.address)) == normalize(c.before), c
+            if c.address not in owned:
+                assert taken and c.target["side"] == "qualytics" and c.before["type"] == "external", c
+                assert plan_settings.integration_id in (None, c.target["integration_id"]), c
+        elif normalize(owned.get(c.address)) != normalize(c.before):
+            assert taken, c
+            if part == "link":
+                assert c.before["url"].startswith(ui), c
+            else:
+                assert c.before["type"] == "warning" and c.before["title"].startswith("Qualytics: "), c
 
 
 @PROPERTY
@@ -200,3 +213,27 @@ def test_normalising_twice_is_the_same_as_once(value):
 def test_normalising_a_cm_value_twice_is_the_same_as_once(kind, value):
     once = normalize_cm(kind, value)
     assert normalize_cm(kind, once) == once
+
+
+@PROPERTY
+@given(scenarios(), st.data())
+def test_after_a_lost_state_one_apply_converges_and_changes_only_adoptions(scenario, data):
+    """A world qatlan synced, then the state lost (all of it, or any part): the next plan
+    holds adoptions, and only what an Atlan tag without a writer calls for (an Atlan tag qatlan
+    had pushed now reads as a person's: it is pulled, or with overwrite_tags it converts the
+    clashing Qualytics tag). After one apply the plan is empty."""
+    snapshot, owned, plan_settings = scenario
+    synced, owned_synced = simulate(snapshot, make_plan(snapshot, owned, plan_settings), owned)
+    kept = data.draw(st.sets(st.sampled_from(sorted(owned_synced))) if owned_synced else st.just(set()))
+    lost = {k: v for k, v in owned_synced.items() if k in kept}
+    forgotten_atlan_tags = {fold(parse_address(k)[1][4:]) for k in owned_synced
+                            if k not in lost and k.startswith("atlan:") and "#tag:" in k}
+    first = make_plan(synced, lost, plan_settings)
+    for c in first.changes:
+        pulled = (c.target["part"] == "tag" and c.target["side"] == "qualytics"
+                  and c.action in (Action.CREATE, Action.UPDATE)
+                  and fold(c.target["tag"]) in forgotten_atlan_tags)
+        assert c.action is Action.ADOPT or pulled, (c.address, c.action, c.reason)
+    after, owned_after = simulate(synced, first, lost)
+    again = make_plan(after, owned_after, plan_settings)
+    assert again.changes == (), [(c.address, c.action) for c in again.changes]

@@ -89,8 +89,9 @@ class ApplyResult:
     writes: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
-        """added/changed/destroyed (applied in this run) and one count per outcome."""
-        out = {"added": 0, "changed": 0, "destroyed": 0}
+        """adopted (found as planned and recorded as qatlan's), added/changed/destroyed
+        (applied in this run), and one count per outcome."""
+        out = {"added": 0, "changed": 0, "destroyed": 0, "adopted": 0}
         names = {Action.CREATE: "added", Action.UPDATE: "changed", Action.DELETE: "destroyed"}
         outcomes: Counter[str] = Counter()
         for r in self.results:
@@ -100,6 +101,8 @@ class ApplyResult:
             outcomes[r.outcome.value] += 1
             if r.outcome is Outcome.APPLIED and r.action in names:
                 out[names[r.action]] += 1
+            elif r.action is Action.ADOPT and r.outcome is Outcome.ALREADY:
+                out["adopted"] += 1
         for o in (*Outcome, "earlier"):
             key = o.value if isinstance(o, Outcome) else o
             out[key] = outcomes[key]

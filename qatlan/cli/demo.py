@@ -55,8 +55,8 @@ Emit = Callable[[str], None]
 class DemoResult:
     directory: Path
     planned: int  # changes in the first plan
-    applied: int
-    converged: bool  # the plan after apply is empty
+    applied: int  # changes applied or adopted
+    converged: bool  # the plan after apply says "in sync"
     seconds: float
 
 
@@ -159,7 +159,8 @@ def _loop(config: Config, state: State, sandbox: "Sandbox", folder: Path, emit: 
     _step(emit, "qatlan plan", "refresh again: both sides now agree")
     again = make_plan(config, state, PlanOptions(), **transports)
     emit(_plan_text(again))
-    return len(plan.changes), applied.counts()["applied"], again.is_empty()
+    n = applied.counts()
+    return len(plan.changes), n["applied"] + n["adopted"], again.in_sync()
 
 
 def _step(emit: Emit, command: str, what: str) -> None:

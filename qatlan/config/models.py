@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
@@ -208,6 +208,11 @@ class SyncConfig(BaseModel):
         ge=0,
         le=1,
         description="refuse plans removing more than this share of what qatlan owns",
+    )
+    cm_edits: Literal["restore", "keep"] = Field(
+        "restore",
+        description="a value in qatlan's custom metadata set edited in Atlan: restore it "
+                    "(the set holds Qualytics' values) or keep it and report a conflict",
     )
     create_definitions: bool = Field(
         True,

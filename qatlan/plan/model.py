@@ -7,6 +7,9 @@ and after whose meaning is fixed by the action (Terraform's table):
     create   None       the value to write
     update   the value  the new value (different)
     delete   the value  None
+    adopt    the value  the same value   (nothing is written: apply checks the value is still
+                                          there and records it as qatlan's, like Terraform's
+                                          import; see docs/conflict-rules.md)
     no-op    the value  the same value   (never listed in a plan: counted in `unchanged`)
 
 Addresses are built and parsed by `qatlan.addresses`. One `cm:<Set>` change per asset and
@@ -40,6 +43,7 @@ class Action(str, Enum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    ADOPT = "adopt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,8 @@ class Change:
             raise ValueError(f"{self.address}: an update has a before and a different after")
         if action is Action.NOOP and self.before != self.after:
             raise ValueError(f"{self.address}: a no-op has equal before and after")
+        if action is Action.ADOPT and (self.before is None or self.before != self.after):
+            raise ValueError(f"{self.address}: an adoption has a before and an equal after")
 
     @property
     def part(self) -> str:
@@ -128,9 +134,11 @@ class Plan:
         return self.is_empty() and not self.waiting
 
     def counts(self) -> dict[str, int]:
-        """{"add", "change", "destroy"} as in `Plan: A to add, C to change, D to destroy.`"""
-        out = {"add": 0, "change": 0, "destroy": 0}
-        names = {Action.CREATE: "add", Action.UPDATE: "change", Action.DELETE: "destroy"}
+        """{"add", "change", "destroy", "adopt"} as in
+        `Plan: N to adopt, A to add, C to change, D to destroy.`"""
+        out = {"add": 0, "change": 0, "destroy": 0, "adopt": 0}
+        names = {Action.ADOPT: "adopt", Action.CREATE: "add", Action.UPDATE: "change",
+                 Action.DELETE: "destroy"}
         for c in self.changes:
             if c.action in names:
                 out[names[c.action]] += 1

@@ -44,10 +44,13 @@ def _withhold(changes: list[Change], missing: tuple[str, ...]) -> tuple[list[Cha
             rest = {a: v for a, v in c.after.items() if v is not None}
             if rest:
                 before = {a: c.before[a] for a in rest}
-                if all(v is None for v in before.values()):
-                    kept.append(Change(c.address, Action.CREATE, None, rest, c.reason, c.target))
+                if before == rest:  # only values already there, taken over
+                    action, before = Action.ADOPT, dict(rest)
+                elif all(v is None for v in before.values()):
+                    action, before = Action.CREATE, None
                 else:
-                    kept.append(Change(c.address, Action.UPDATE, before, rest, c.reason, c.target))
+                    action = Action.UPDATE
+                kept.append(Change(c.address, action, before, rest, c.reason, c.target))
         else:
             kept.append(c)
     return kept, withheld

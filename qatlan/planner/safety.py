@@ -14,7 +14,7 @@ from qatlan.errors import PlanRefused
 from qatlan.plan import Action, Plan
 from qatlan.planner.settings import PlanSettings
 
-__all__ = ["check_removals", "owned_item_count", "removal_count"]
+__all__ = ["adopted_item_count", "check_removals", "owned_item_count", "removal_count"]
 
 
 def removal_count(p: Plan) -> int:
@@ -39,8 +39,14 @@ def owned_item_count(owned: Mapping[str, Any]) -> int:
     return n
 
 
+def adopted_item_count(p: Plan) -> int:
+    """Items the plan takes over (adopts, restores or removes) without a record in the state."""
+    return sum(int(c.target.get("adopt", 0)) for c in p.changes)
+
+
 def check_removals(p: Plan, owned_count: int, settings: PlanSettings) -> None:
-    """Refuse a plan that removes more than `max_removal_share` of what qatlan owns.
+    """Refuse a plan that removes more than `max_removal_share` of what qatlan owns: the
+    items the state records (`owned_count`) and those the plan takes over.
 
     A token that lost its persona, or a refresh that read nothing, must not look like
     "everything was deleted". `allow_mass_removal` (`--allow-mass-removal`) overrides.
@@ -48,6 +54,7 @@ def check_removals(p: Plan, owned_count: int, settings: PlanSettings) -> None:
     removals = removal_count(p)
     if settings.allow_mass_removal or removals == 0:
         return
+    owned_count += adopted_item_count(p)
     limit = settings.max_removal_share * owned_count
     if removals > limit:
         share = f"{removals / owned_count:.0%}" if owned_count else "all"

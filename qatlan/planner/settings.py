@@ -25,6 +25,7 @@ class PlanSettings:
     integration_id: int | None = None
     max_removal_share: float = 0.2
     create_definitions: bool = True  # plan missing definitions (else their values wait)
+    cm_edits: str = "restore"  # restore | keep: values in qatlan's set not written by this state
     allow_mass_removal: bool = False
     targets: tuple[str, ...] = ()  # fnmatch patterns on addresses or asset names
     excludes: tuple[str, ...] = ()

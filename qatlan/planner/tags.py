@@ -6,6 +6,13 @@
            overwrite_tags=false → a conflict, nothing moves either way
            overwrite_tags=true  → pull converts the Qualytics tag to external; push skips it
 Names compare case-insensitively (`fold`); addresses keep the source's spelling.
+
+An external tag of the configured Atlan integration that matches an Atlan tag on the pair is
+recognisably pulled (by qatlan or by Qualytics' own sync): one this state has no record of is
+adopted. One whose Atlan tag is gone is not removed without a record: overwrite_tags turns a
+Qualytics tag into the integration's external tag on every asset that carries it, so the
+integration alone does not say who put it there. Atlan tags carry no writer: one without a
+record stays a person's.
 """
 
 from __future__ import annotations
@@ -121,10 +128,22 @@ def _push_create(ctx: Context, asset: AAsset, name: str, f: str) -> None:
     ctx.add(address, Action.CREATE, None, {"name": name}, target)
 
 
+def _integration_tag(ctx: Context, tag: QTag) -> bool:
+    """An external tag of the configured Atlan integration (of any, when none is configured)."""
+    wanted = ctx.settings.integration_id
+    return tag.external and (wanted is None or tag.integration_id == wanted)
+
+
 def _pull(ctx: Context, pair: Pair, human: dict[str, str], q_own: dict[str, QTag],
           q_ext: dict[str, QTag]) -> None:
+    recorded = ctx.owned_tags.get(pair.q_address, {})
     for f, display in sorted(human.items()):
-        if f in q_ext:
+        if f in q_ext and f not in recorded and _integration_tag(ctx, q_ext[f]):
+            value = {"name": display, "type": "external"}
+            ctx.add(addresses.tag(pair.q_address, display), Action.ADOPT, value, value,
+                    {**_q_tag_target(ctx, pair, display), "adopt": 1},
+                    "taken over: an external tag of the Atlan integration, not recorded in this state")
+        elif f in q_ext:
             ctx.unchanged += 1
         elif f in q_own:
             continue  # a clash on this asset, decided by _clash

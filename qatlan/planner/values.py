@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from qatlan.model import SCORE_ATTRIBUTES, QContainer, QDatastore, QField, QualityScore
@@ -54,6 +55,22 @@ def desired_cm(score: QualityScore | None, checks: int | None, anomalies: int | 
         if scanned is not None:
             out["Last Scanned"] = scanned
     return out
+
+
+#: the title of the announcement qatlan raises (`desired_announcement`): its mark
+_TITLE = re.compile(r"Qualytics: [\d,]+ active anomal(y|ies)")
+
+
+def is_qatlan_announcement(value: dict[str, Any] | None) -> bool:
+    """Whether an announcement is in the form qatlan raises (a warning titled
+    "Qualytics: N active anomalies"), whoever the state says raised it."""
+    return (value is not None and value.get("type") == "warning"
+            and _TITLE.fullmatch(str(value.get("title") or "")) is not None)
+
+
+def is_qualytics_url(ui: str, url: str | None) -> bool:
+    """Whether `url` points into the configured Qualytics UI (the mark of qatlan's Link)."""
+    return bool(ui and url and url.startswith(ui.rstrip("/") + "/"))
 
 
 def desired_announcement(c: QContainer, ui: str) -> dict[str, Any] | None:

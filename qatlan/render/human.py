@@ -24,7 +24,8 @@ from qatlan.render.lines import (
 )
 
 _RESET = "\033[0m"
-_STYLE = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "!": "\033[35m", "#": "\033[1m"}
+_STYLE = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "=": "\033[36m", "!": "\033[35m",
+          "#": "\033[1m"}
 #: change-level skips listed one by one up to this many (the rest counted)
 LIST_LIMIT = 50
 #: lines per piece of `iter_human`
@@ -34,7 +35,7 @@ BATCH = 4096
 class _Paint:
     def __init__(self, color: bool):
         self.color = color
-        self.sym = {s: (f"{_STYLE[s]}{s}{_RESET}" if color else s) for s in "+~-"}
+        self.sym = {s: (f"{_STYLE[s]}{s}{_RESET}" if color else s) for s in "+~-="}
         self.sym[" "] = " "
 
     def __call__(self, style: str, text: str) -> str:
@@ -149,7 +150,10 @@ def _withheld(plan: Plan) -> list[str]:
 
 
 def _breakdown(plan: Plan) -> list[str]:
-    rows = [(label, f"{a:,}", f"{c:,}", f"{d:,}") for label, a, c, d in breakdown(plan)]
-    table = tabulate(rows, headers=["changes by kind", "add", "change", "destroy"],
-                     tablefmt="simple", colalign=("left", "right", "right", "right"))
+    rows = breakdown(plan)
+    width = 5 if any(row[4] for row in rows) else 4  # the adopt column only when there are some
+    headers = ["changes by kind", "add", "change", "destroy", "adopt"][:width]
+    shown = [(row[0], *(f"{n:,}" for n in row[1:width])) for row in rows]
+    table = tabulate(shown, headers=headers, tablefmt="simple",
+                     colalign=("left",) + ("right",) * (width - 1))
     return [table, ""]

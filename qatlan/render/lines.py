@@ -1,7 +1,7 @@
 """The one textual model of a plan that every renderer shares.
 
-A change becomes a few `(symbol, text)` lines: symbol `+`, `~`, `-` (or ` ` for a
-continuation line). Custom metadata shows one line per attribute (`cm:<Set>.<attribute>`),
+A change becomes a few `(symbol, text)` lines: symbol `+`, `~`, `-`, `=` (adopted: already
+there, recorded as qatlan's), or ` ` for a continuation line. Custom metadata shows one line per attribute (`cm:<Set>.<attribute>`),
 definitions one line per attribute or tag. Groups put definitions first, then each asset's
 changes under one header. Nothing here decides anything: it only describes the plan.
 """
@@ -20,8 +20,10 @@ from qatlan.plan import Action, Change, Plan
 
 Line = tuple[str, str]
 
-SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.NOOP: " "}
-VERB = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "destroyed"}
+SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.ADOPT: "=",
+          Action.NOOP: " "}
+VERB = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "destroyed",
+        Action.ADOPT: "adopted"}
 _CM_DATES = frozenset(attr for attr, kind in CM_ATTRIBUTES if kind == "date")
 _PLAIN = frozenset("\"\\\n\r\t\x0b\x0c")
 
@@ -72,6 +74,8 @@ def _cm(change: Change, part: str) -> list[Line]:
         return [("+", f"{prefix}{a}: {value(a, v)}") for a, v in after.items()]
     if change.action is Action.DELETE:
         return [("-", f"{prefix}{a}: {value(a, v)}") for a, v in before.items()]
+    if change.action is Action.ADOPT:
+        return [("=", f"{prefix}{a}: {value(a, v)}") for a, v in after.items()]
     out: list[Line] = []
     for attr, new in after.items():
         old = before.get(attr)
@@ -79,6 +83,8 @@ def _cm(change: Change, part: str) -> list[Line]:
             out.append(("+", f"{prefix}{attr}: {value(attr, new)}"))
         elif new is None:
             out.append(("-", f"{prefix}{attr}: {value(attr, old)}"))
+        elif new == old:  # already there, taken over with the rest of the change
+            out.append(("=", f"{prefix}{attr}: {value(attr, new)}"))
         else:
             out.append(("~", f"{prefix}{attr}: {value(attr, old)} → {value(attr, new)}"))
     return out
@@ -198,6 +204,8 @@ def groups(changes: Iterable[Change]) -> list[Group]:
 def header(subject: str, changes: list[tuple[Change, str]]) -> str:
     if addresses.is_typedef(subject):
         return f"# {subject} will be {VERB.get(changes[0][0].action, 'changed')}"
+    if all(c.action is Action.ADOPT for c, _ in changes):
+        return f"# {subject} will be adopted"
     return f"# {subject} will be updated"
 
 
@@ -213,7 +221,7 @@ KINDS = (
     ("qualytics:tag", "Qualytics tags (external)"),
 )
 _KIND_LABEL = dict(KINDS)
-_COLUMN = {Action.CREATE: 0, Action.UPDATE: 1, Action.DELETE: 2}
+_COLUMN = {Action.CREATE: 0, Action.UPDATE: 1, Action.DELETE: 2, Action.ADOPT: 3}
 
 
 def kind_of(change: Change) -> str:
@@ -224,14 +232,14 @@ def kind_of(change: Change) -> str:
     return f"{side}:{part.partition(':')[0] if ':' in part else part}"
 
 
-def breakdown(plan: Plan) -> list[tuple[str, int, int, int]]:
-    """[(kind label, add, change, destroy)] for the kinds present, in a fixed order."""
+def breakdown(plan: Plan) -> list[tuple[str, int, int, int, int]]:
+    """[(kind label, add, change, destroy, adopt)] for the kinds present, in a fixed order."""
     counts: dict[str, list[int]] = {}
     for c in plan.changes:
         col = _COLUMN.get(c.action)
         if col is None:
             continue
-        row = counts.setdefault(kind_of(c), [0, 0, 0])
+        row = counts.setdefault(kind_of(c), [0, 0, 0, 0])
         row[col] += 1
     order = [k for k, _ in KINDS] + sorted(k for k in counts if k not in _KIND_LABEL)
     return [(_KIND_LABEL.get(k, k), *counts[k]) for k in order if k in counts]
@@ -239,7 +247,9 @@ def breakdown(plan: Plan) -> list[tuple[str, int, int, int]]:
 
 def summary_line(plan: Plan) -> str:
     n = plan.counts()
-    return f"Plan: {n['add']:,} to add, {n['change']:,} to change, {n['destroy']:,} to destroy."
+    adopt = f"{n['adopt']:,} to adopt, " if n["adopt"] else ""
+    return (f"Plan: {adopt}{n['add']:,} to add, {n['change']:,} to change, "
+            f"{n['destroy']:,} to destroy.")
 
 
 #: the one command that unblocks values waiting for definitions

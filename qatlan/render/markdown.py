@@ -27,7 +27,7 @@ from qatlan.render.lines import (
 
 #: GitHub's maximum comment body, in characters
 GITHUB_LIMIT = 65536
-_MD_SYMBOL = {"+": "+   ", "~": "!   ", "-": "-   ", " ": "    "}
+_MD_SYMBOL = {"+": "+   ", "~": "!   ", "-": "-   ", "=": "=   ", " ": "    "}
 _TICKS = re.compile(r"`{3,}")
 #: room kept for the fence lines (a longer fence when values hold backticks) and joins
 _SLACK = 40
@@ -68,9 +68,12 @@ def _head(plan: Plan) -> str:
     if plan.is_empty():
         out.append(f"**{status_line(plan)}** " + counts_line(plan))
     else:
+        rows = breakdown(plan)
+        width = 5 if any(row[4] for row in rows) else 4  # the adopt column only when there are some
+        headers = ["changes by kind", "add", "change", "destroy", "adopt"][:width]
         out += [f"**{summary_line(plan)}** {counts_line(plan)}", "",
-                "| changes by kind | add | change | destroy |", "|---|---:|---:|---:|"]
-        out += [f"| {label} | {a:,} | {c:,} | {d:,} |" for label, a, c, d in breakdown(plan)]
+                "| " + " | ".join(headers) + " |", "|---" + "|---:" * (width - 1) + "|"]
+        out += ["| " + " | ".join([row[0], *(f"{n:,}" for n in row[1:width])]) + " |" for row in rows]
     if not plan.complete:
         out += ["", "> [!WARNING]", "> The snapshot did not read completely, so this plan "
                 "removes nothing (removals are held back until a complete refresh)."]

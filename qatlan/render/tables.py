@@ -98,7 +98,9 @@ def apply_summary(result: ApplyResult) -> str:
     """Terraform-style closing lines: resources, the other outcomes, requests, what was left."""
     n = result.counts()
     head = "Apply complete!" if result.ok else "Apply finished with errors!"
-    lines = [f"{head} Resources: {n['added']} added, {n['changed']} changed, {n['destroyed']} destroyed."]
+    adopted = f"{n['adopted']} adopted, " if n["adopted"] else ""
+    lines = [f"{head} Resources: {adopted}{n['added']} added, {n['changed']} changed, "
+             f"{n['destroyed']} destroyed."]
     others = [f"{n[o.value]} {o.value}" for o in (Outcome.ALREADY, Outcome.DRIFTED, Outcome.FAILED, Outcome.SKIPPED)]
     lines.append("  Also: " + ", ".join(others) + (f"; {n['earlier']} settled by an earlier run of this plan"
                                                   if n["earlier"] else "") + ".")
