@@ -160,7 +160,9 @@ def _plan(config: Config, state: State, options: PlanOptions, settings: PlanSett
           transports: Mapping[str, Any]) -> Plan:
     # the snapshot is freed when this returns, before the plan is serialised and stored
     snapshot_id, snapshot = _snapshot(config, state, options, now, progress, transports)
-    base = {"lineage": state.lineage, "serial": state.serial, "snapshot_id": snapshot_id}
+    base: dict[str, Any] = {"lineage": state.lineage, "serial": state.serial, "snapshot_id": snapshot_id}
+    if not snapshot.complete:
+        base["missing"] = list(snapshot.missing)
     return plan(snapshot, settings, rules=config.mappings, owned=owned, base=base,
                 created_at=iso_utc(now()))
 

@@ -13,6 +13,11 @@ Incremental by default, where the APIs allow it:
 
 `--full` reads everything. Any part that cannot be read marks the snapshot incomplete and
 says what is missing; a plan built on it removes nothing.
+
+Scope never shrinks silently: a datastore that matched an Atlan schema in an earlier snapshot
+and matches nothing now (a persona that lost its policy on the connection looks exactly like
+that) marks the snapshot incomplete, naming the connection to check, until it matches again
+or `accept_scope` (`qatlan refresh --accept-scope`) takes the new scope as intended.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any, TypeVar
 from qatlan.clients import ASSET_TYPES, Clients, open_clients
 from qatlan.config import Config
 from qatlan.errors import ApiError, ConfigError
+from qatlan.match import match_datastores
 from qatlan.model import QContainer, QDatastore, QField, Snapshot
 from qatlan.normalize import iso_utc
 from qatlan.state import State
@@ -72,6 +78,7 @@ async def refresh_async(
     state: State,
     *,
     full: bool = False,
+    accept_scope: bool = False,
     progress: ProgressFn | None = None,
     clients: Clients | None = None,
     now: Callable[[], float] = time.time,
@@ -89,22 +96,26 @@ async def refresh_async(
     with state.run("refresh") as run:
         if clients is None:
             async with open_clients(config, **transports) as opened:
-                result = await _refresh(config, state, opened, prev, prev_wm, full, progress, now, run.id)
+                result = await _refresh(config, state, opened, prev, prev_wm, full, accept_scope,
+                                        progress, now, run.id)
         else:
-            result = await _refresh(config, state, clients, prev, prev_wm, full, progress, now, run.id)
+            result = await _refresh(config, state, clients, prev, prev_wm, full, accept_scope,
+                                    progress, now, run.id)
         run.finish("ok" if result.complete else "error", counts=result.counts,
                    message=None if result.complete else "; ".join(result.missing))
     return result
 
 
-async def _refresh(config, state, clients, prev, prev_wm, full, progress, now, run_id) -> RefreshResult:
+async def _refresh(config, state, clients, prev, prev_wm, full, accept_scope, progress, now,
+                   run_id) -> RefreshResult:
     before = clients.request_counts()
     q_reader = QualyticsReader(config, clients, prev, prev_wm, full, progress, now, state)
     a_reader = AtlanReader(config, clients, prev, prev_wm, full, progress)
     q_read, a_read = await asyncio.gather(q_reader.read(), a_reader.read())
-    missing = q_read.missing + a_read.missing
     snapshot = Snapshot.from_records([*q_read.records, *a_read.records])
-    watermarks = {**q_read.watermarks, **a_read.watermarks}
+    lost, matched = check_scope(config, snapshot, prev_wm.get(SCOPE_WATERMARK, {}), accept_scope)
+    missing = q_read.missing + a_read.missing + lost
+    watermarks = {**q_read.watermarks, **a_read.watermarks, SCOPE_WATERMARK: matched}
     taken_at = iso_utc(now())
     snapshot_id = state.save_snapshot(
         snapshot, run_id=run_id, taken_at=taken_at, complete=not missing, missing=missing, watermarks=watermarks
@@ -121,6 +132,33 @@ async def _refresh(config, state, clients, prev, prev_wm, full, progress, now, r
         requests={k: after[k] - before.get(k, 0) for k in after},
         mode={"qualytics": q_read.mode, "atlan": a_read.mode},
     )
+
+
+#: the watermark holding the datastores that matched: {datastore id: Atlan schema QN}
+SCOPE_WATERMARK = "matched_datastores"
+
+
+def check_scope(config: Config, snapshot: Snapshot, earlier: dict[str, str],
+                accept: bool = False) -> tuple[list[str], dict[str, str]]:
+    """(what is missing, the matched datastores to remember): a datastore that matched in an
+    earlier snapshot, still exists in Qualytics and matches nothing now is missing, and is
+    remembered until it matches again or `accept` takes the scope as it is now."""
+    now = {str(ds_id): m.schema_qn for ds_id, m in match_datastores(snapshot, config.mappings).items()}
+    if accept:
+        return [], now
+    missing, remembered = [], dict(now)
+    for ds_id, schema_qn in sorted(earlier.items()):
+        ds = snapshot.datastores.get(int(ds_id))
+        if ds is None or ds_id in now:
+            continue
+        connection = "/".join(schema_qn.split("/")[:3])
+        missing.append(
+            f"qualytics datastore {ds.name!r} (id {ds_id}) matched the Atlan schema {schema_qn} "
+            f"before and matches nothing now: check that the Atlan token's persona still has a "
+            f"metadata policy on connection {connection} (Atlan → Governance → Personas); if "
+            "the scope changed on purpose, run `qatlan refresh --accept-scope`")
+        remembered[ds_id] = schema_qn
+    return missing, remembered
 
 
 def _counts(snapshot: Snapshot) -> dict[str, int]:

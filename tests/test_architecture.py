@@ -38,7 +38,7 @@ PUBLIC = {
                     "Plan", "canonical_pieces", "iter_json", "own", "plan_checksum", "read_plan_file",
                     "write_plan_file"],
     "qatlan.match": ["LEVELS", "SKIP_REASONS", "TABLE_TYPES", "DatastoreMatch", "MatchResult",
-                     "in_scope", "match", "resolve_domains", "rules_by_datastore"],
+                     "in_scope", "match", "match_datastores", "resolve_domains", "rules_by_datastore"],
     "qatlan.planner": ["PlanSettings", "check_removals", "owned_item_count", "plan", "removal_count"],
     "qatlan.clients": ["ASSET_TYPES", "READ_LIMIT", "RETRY_STATUSES", "AtlanClient", "Clients",
                        "Entities", "HttpClient", "HttpStats", "Names", "QualyticsClient", "gather",

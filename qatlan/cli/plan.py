@@ -102,6 +102,11 @@ def plan(
     if not result.is_empty():
         note = _saved_note(out) if out is not None else NOT_SAVED
         typer.echo("\n" + note, err=as_json or as_markdown)
+    if not result.complete:  # removals are held back: an error, like a failed refresh
+        from qatlan.render import missing_lines
+
+        typer.echo(missing_lines(list(result.base.get("missing") or [])), err=True)
+        raise typer.Exit(1)
     if detailed_exitcode and not result.in_sync():  # changes, or changes waiting for definitions
         raise typer.Exit(2)
 

@@ -41,6 +41,7 @@ def init(
 @handle_errors
 def refresh(
     full: bool = typer.Option(False, "--full", help="Read everything, not only what changed."),
+    accept_scope: bool = typer.Option(False, "--accept-scope", help="Take the datastores that match now as the scope, after a deliberate change (else one that no longer matches makes the snapshot incomplete)."),
     config: Path = CONFIG_OPTION,
     state: Path = STATE_OPTION,
     lock_timeout: float = LOCK_TIMEOUT_OPTION,
@@ -58,7 +59,7 @@ def refresh(
     progress = Progress()
     with open_state(state_path(cfg, state)) as st, st.locked("refresh", lock_timeout):
         try:
-            result = run_refresh(cfg, st, full=full, progress=progress)
+            result = run_refresh(cfg, st, full=full, accept_scope=accept_scope, progress=progress)
         finally:
             progress.close()
     typer.echo(refresh_summary(result))

@@ -15,6 +15,7 @@ from qatlan.match.matcher import (
     DatastoreMatch,
     MatchResult,
     match,
+    match_datastores,
     rules_by_datastore,
 )
 
@@ -26,6 +27,7 @@ __all__ = [
     "MatchResult",
     "in_scope",
     "match",
+    "match_datastores",
     "resolve_domains",
     "rules_by_datastore",
 ]

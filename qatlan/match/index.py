@@ -60,7 +60,10 @@ def _many(found: Any) -> list[AAsset]:
 
 
 class AtlanIndex:
-    def __init__(self, snapshot: Snapshot):
+    """Connections and schemas; with `children`, the tables of each schema and the columns
+    of each table too (datastore matching alone does not need them)."""
+
+    def __init__(self, snapshot: Snapshot, children: bool = True):
         self.conns_by_qn: dict[str, AConnection] = {}
         self.conns_by_name: dict[str, list[AConnection]] = defaultdict(list)
         self.conns_by_type: dict[str, list[AConnection]] = defaultdict(list)
@@ -78,6 +81,8 @@ class AtlanIndex:
             if a.type_name == "Schema":
                 self.schemas[a.qualified_name] = a
                 self.schemas_folded[fold(a.qualified_name)].append(a.qualified_name)
+            elif not children:
+                continue
             elif a.type_name in TABLE_TYPES and a.parent_qn:
                 self._children[("container", a.parent_qn)].append(a)
             elif a.type_name == "Column" and a.parent_qn:

@@ -25,7 +25,8 @@ from qatlan.match.index import AtlanIndex, nearest
 from qatlan.model import AConnection, QDatastore, Skip, Snapshot
 from qatlan.normalize import connector_key
 
-__all__ = ["LEVELS", "SKIP_REASONS", "DatastoreMatch", "MatchResult", "match", "rules_by_datastore"]
+__all__ = ["LEVELS", "SKIP_REASONS", "DatastoreMatch", "MatchResult", "match", "match_datastores",
+           "rules_by_datastore"]
 
 #: every reason an asset is skipped, in the order reports list them
 SKIP_REASONS: tuple[str, ...] = (
@@ -99,9 +100,10 @@ def rules_by_datastore(snapshot: Snapshot, rules: Sequence[MappingConfig]) -> di
 
 
 class _Matcher:
-    def __init__(self, snapshot: Snapshot, rules: Sequence[MappingConfig], domain_guids):
+    def __init__(self, snapshot: Snapshot, rules: Sequence[MappingConfig], domain_guids,
+                 children: bool = True):
         self.s = snapshot
-        self.idx = AtlanIndex(snapshot)
+        self.idx = AtlanIndex(snapshot, children)
         self.domain_guids = domain_guids
         self.rules = rules_by_datastore(snapshot, rules)
         self.datastores: dict[int, DatastoreMatch] = {}
@@ -288,3 +290,10 @@ def match(snapshot: Snapshot, rules: Sequence[MappingConfig] = (),
         return m.result()
 
 
+def match_datastores(snapshot: Snapshot, rules: Sequence[MappingConfig] = ()) -> dict[int, DatastoreMatch]:
+    """The datastores of `snapshot` that match an Atlan schema (no containers, fields or
+    domains): what refresh compares from one snapshot to the next, so that scope never
+    shrinks silently."""
+    m = _Matcher(snapshot, rules, None, children=False)
+    m.match_datastores()
+    return dict(m.datastores)
