@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["connector_key", "epoch_ms", "fold", "iso_utc", "normalize", "normalize_cm", "round_float"]
+__all__ = ["connector_key", "epoch_ms", "fold", "format_duration", "iso_utc", "normalize", "normalize_cm",
+           "round_float"]
 
 #: decimals kept for floats (scores are 0–100; two decimals is what people read)
 DECIMALS = 2
@@ -117,3 +118,14 @@ def iso_utc(ts: float | None = None) -> str:
     `2024-05-01T12:00:00.123Z`. The one format of every timestamp qatlan writes."""
     moment = datetime.fromtimestamp(time.time() if ts is None else ts, tz=timezone.utc)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def format_duration(seconds: float) -> str:
+    """`6h`, `1h 30m`, `45s`: the largest two units."""
+    seconds = int(round(seconds))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return " ".join(parts[:2])

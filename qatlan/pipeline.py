@@ -29,7 +29,7 @@ from qatlan.model import Snapshot
 from qatlan.normalize import iso_utc
 from qatlan.plan import Plan
 from qatlan.planner import PlanSettings, check_removals, owned_item_count, plan
-from qatlan.refresh import refresh
+from qatlan.refresh import OLDEST_FIELD_READ, refresh
 from qatlan.state import State
 
 __all__ = [
@@ -161,6 +161,10 @@ def _plan(config: Config, state: State, options: PlanOptions, settings: PlanSett
     # the snapshot is freed when this returns, before the plan is serialised and stored
     snapshot_id, snapshot = _snapshot(config, state, options, now, progress, transports)
     base: dict[str, Any] = {"lineage": state.lineage, "serial": state.serial, "snapshot_id": snapshot_id}
+    oldest = state.watermarks(snapshot_id).get(OLDEST_FIELD_READ)
+    if oldest is not None:  # what the plan relies on: the oldest Qualytics field read
+        base["oldest_field_read"] = iso_utc(float(oldest))
+        base["max_field_age"] = config.qualytics.max_field_age
     if not snapshot.complete:
         base["missing"] = list(snapshot.missing)
     return plan(snapshot, settings, rules=config.mappings, owned=owned, base=base,

@@ -6,10 +6,19 @@ Incremental by default, where the APIs allow it:
   watermark (minus a safety margin) are read again; archived ones come back with status
   DELETED and are dropped; purged ones are caught by comparing the server's count of active
   assets with the merged snapshot (a mismatch falls back to a full read).
-- Qualytics: the container list is always read (it is cheap and shows deletions); a
-  container's fields, and the per-field check and anomaly counts, are read again only when
-  the container's `last_profiled`, `last_scanned`, active check or anomaly count moved, when
-  qatlan itself wrote to it since, or when the last full field read is over a day old.
+- Qualytics: the container list and the tag list are always read (cheap, and they show
+  deletions); a container's fields, and the per-field check and anomaly counts, are read
+  again when
+  - the container's `last_profiled`, `last_scanned`, active check or anomaly count moved
+    (profiles and scans: scores, new and missing fields), or qatlan itself wrote to it since;
+  - a field's tags changed: one field-profile listing per tag across the synced datastores
+    (`GET /field-profiles?datastore[]=...&tag[]=T`, pages of 100) shows every tagged field
+    with its tags, so a tag added or removed by hand is seen on the next refresh;
+  - its fields are the oldest read: each refresh re-reads the share of containers that the
+    time since the last refresh is of `[qualytics] max_field_age`, oldest first, and every
+    container whose fields are older than that. What no cheap signal shows (a check moved
+    from one field to another without changing the container's counts) therefore waits at
+    most `max_field_age`; the plan states the age of the oldest field read it relies on.
 
 `--full` reads everything. Any part that cannot be read marks the snapshot incomplete and
 says what is missing; a plan built on it removes nothing.
@@ -34,8 +43,8 @@ from qatlan.clients import ASSET_TYPES, Clients, open_clients
 from qatlan.config import Config
 from qatlan.errors import ApiError, ConfigError
 from qatlan.match import match_datastores
-from qatlan.model import QContainer, QDatastore, QField, Snapshot
-from qatlan.normalize import iso_utc
+from qatlan.model import QContainer, QDatastore, QField, QTagDef, Snapshot
+from qatlan.normalize import epoch_ms, iso_utc
 from qatlan.state import State
 
 ProgressFn = Callable[[str, int, "int | None"], None]
@@ -43,8 +52,10 @@ T = TypeVar("T")
 
 #: how far back of the watermark an incremental Atlan read starts (clock skew, index lag)
 ATLAN_MARGIN_MS = 5 * 60 * 1000
-#: how often the Qualytics fields are read in full even when containers look unchanged
-QUALYTICS_FULL_EVERY_S = 24 * 3600
+#: watermarks: when Qualytics was last refreshed, and the oldest container field read since
+REFRESHED_AT = "qualytics_refreshed_at"
+OLDEST_FIELD_READ = "qualytics_oldest_field_read"
+ROLLING_CARRY = "qualytics_rolling_carry"
 
 
 @dataclass
@@ -195,25 +206,25 @@ async def _bounded(items: Iterable[T], fn: Callable[[T], Awaitable[Any]], on_don
 class QualyticsReader:
     def __init__(self, config, clients, prev, prev_wm, full, progress, now, state):
         self.config, self.q, self.prev, self.prev_wm = config, clients.qualytics, prev, prev_wm
+        self.state = state
         self.progress = progress or (lambda *a: None)
         self.now = now
-        last_full = prev_wm.get("qualytics_fields_full_at") or 0
-        self.full = full or prev is None or now() - last_full > QUALYTICS_FULL_EVERY_S
+        self.full = full or prev is None
         self.dirty = set(state.dirty_containers())
         self.out = _Read(mode="full" if self.full else "incremental")
 
     async def read(self) -> _Read:
+        started = self.now()
         datastores = await self.q.datastores()
         self._check_mapped_datastores(datastores)
         self.progress("qualytics datastores", len(datastores), len(datastores))
         containers = await self.q.containers([d.id for d in datastores])
         self.progress("qualytics containers", len(containers), len(containers))
-        fields = await self._fields(datastores, containers)
         tags = await self.q.global_tags()
+        fields, oldest = await self._fields(datastores, containers, tags, started)
         self.out.records = [*datastores, *containers, *fields, *tags]
-        self.out.watermarks["qualytics_fields_full_at"] = (
-            self.now() if self.full else self.prev_wm.get("qualytics_fields_full_at", 0)
-        )
+        self.out.watermarks[REFRESHED_AT] = started
+        self.out.watermarks[OLDEST_FIELD_READ] = oldest
         return self.out
 
     def _check_mapped_datastores(self, datastores: list[QDatastore]) -> None:
@@ -236,20 +247,16 @@ class QualyticsReader:
         d = ds.get(c.datastore_id)
         return c.container_type == "table" and d is not None and d.store_type != "dfs"
 
-    async def _fields(self, datastores: list[QDatastore], containers: list[QContainer]) -> list[QField]:
+    async def _fields(self, datastores: list[QDatastore], containers: list[QContainer],
+                      tags: list[QTagDef], now: float) -> tuple[list[QField], float]:
+        """The fields of every table container (re-read or reused) and the time of the oldest
+        field read they come from."""
         ds = {d.id: d for d in datastores}
         eligible = [c for c in containers if self._needs_fields(ds, c)]
         prev_fields = _fields_by_container(self.prev) if self.prev is not None else {}
-        prev_containers = self.prev.containers if self.prev is not None else {}
-        reuse, to_read = [], []
-        for c in eligible:
-            old = prev_containers.get(c.id)
-            if not self.full and old is not None and _signature(old) == _signature(c) and c.id not in self.dirty:
-                reuse.append(c)
-            else:
-                to_read.append(c)
-        if not self.full:
-            self.out.mode = f"incremental ({len(to_read)} of {len(eligible)} containers re-read)"
+        to_read = await self._to_read(eligible, tags, prev_fields, now) if not self.full else eligible
+        reread = {c.id for c in to_read}
+        reuse = [c for c in eligible if c.id not in reread]
         fields: list[QField] = [f for c in reuse for f in prev_fields.get(c.id, ())]
         counts = await self._field_counts(to_read, datastores)
         done = [0]
@@ -260,13 +267,66 @@ class QualyticsReader:
                 self.progress("qualytics fields", done[0], len(to_read))
 
         results = await _bounded(to_read, lambda c: self.q.fields(c.id, counts), tick)
+        read_ok = []
         for c, read, err in results:
             if err is not None:
                 self.out.missing.append(f"qualytics fields of container {c.id} ({c.name}): {err}")
                 fields.extend(prev_fields.get(c.id, ()))
             else:
                 fields.extend(read)
-        return fields
+                read_ok.append(c.id)
+        self.state.record_container_reads(read_ok, now)
+        reads = self.state.container_reads()
+        oldest = min((reads.get(c.id, now) for c in eligible), default=now)
+        return fields, oldest
+
+    async def _to_read(self, eligible: list[QContainer], tags: list[QTagDef],
+                       prev_fields: dict[int, list[QField]], now: float) -> list[QContainer]:
+        """The containers whose fields an incremental refresh re-reads (see the module doc)."""
+        prev_containers = self.prev.containers
+        changed = {c.id for c in eligible
+                   if c.id in self.dirty or c.id not in prev_containers
+                   or _signature(prev_containers[c.id]) != _signature(c)}
+        retagged = await self._retagged(eligible, tags, prev_fields)
+        # the previous refresh's time; a container with no read recorded (a state from before
+        # these records) was read at the last full field read at the latest
+        last = float(self.prev_wm.get(REFRESHED_AT) or (epoch_ms(self.prev.taken_at) or 0) / 1000)
+        reads = self.state.container_reads()
+        default = float(self.prev_wm.get("qualytics_fields_full_at") or last)
+        read_at = {c.id: reads.get(c.id, default) for c in eligible}
+        max_age = self.config.qualytics.max_field_age
+        # the share of containers the time since the last refresh is of max_age, oldest
+        # first (the fraction left over carries to the next refresh), and any over the age
+        owed = len(eligible) * min(max_age, max(0.0, now - last)) / max_age
+        owed += float(self.prev_wm.get(ROLLING_CARRY) or 0)
+        share = math.floor(owed)
+        self.out.watermarks[ROLLING_CARRY] = owed - share
+        signalled = changed | retagged
+        rest = sorted((at, cid) for cid, at in read_at.items() if cid not in signalled)
+        oldest = {cid for i, (at, cid) in enumerate(rest) if i < share or now - at >= max_age}
+        picked = signalled | oldest
+        self.out.mode = (f"incremental ({len(picked)} of {len(eligible)} containers re-read: "
+                         f"{len(changed)} changed, {len(retagged)} retagged, "
+                         f"{len(oldest)} oldest)")
+        return [c for c in eligible if c.id in picked]
+
+    async def _retagged(self, eligible: list[QContainer], tags: list[QTagDef],
+                        prev_fields: dict[int, list[QField]]) -> set[int]:
+        """Containers with a field whose tags changed since the previous snapshot: one
+        field-profile listing per tag name across the datastores that have table containers."""
+        datastore_ids = sorted({c.datastore_id for c in eligible})
+        container_of = {f.id: cid for cid, fs in prev_fields.items() for f in fs}
+        before = {f.id: _tag_key(f.tags) for fs in prev_fields.values() for f in fs if f.tags}
+        now: dict[int, frozenset] = {}
+        results = await _bounded(sorted({t.name for t in tags}),
+                                 lambda name: self.q.tagged_fields(datastore_ids, name))
+        for name, found, err in results:
+            if err is not None:
+                self.out.missing.append(f"qualytics fields tagged {name!r}: {err}")
+                continue
+            now.update({fid: _tag_key(field_tags) for fid, field_tags in found.items()})
+        changed = {fid for fid in before.keys() | now.keys() if before.get(fid) != now.get(fid)}
+        return {container_of[fid] for fid in changed if fid in container_of}
 
     async def _field_counts(self, to_read: list[QContainer], datastores: list[QDatastore]) -> dict:
         """Per-field active check and anomaly counts for the containers being re-read."""
@@ -298,6 +358,10 @@ class QualyticsReader:
             except ApiError as exc:
                 self.out.missing.append(f"qualytics checks/anomalies of datastore {ds_id}: {exc}")
         return counts
+
+
+def _tag_key(tags: Iterable[Any]) -> frozenset:
+    return frozenset((t.name.casefold(), t.type) for t in tags)
 
 
 def _signature(c: QContainer) -> tuple:

@@ -37,7 +37,9 @@ def test_the_plan_records_its_base_and_the_time_from_now(config, state, transpor
     plan = make_plan(config, state, now=_now, **transports)
     assert plan.created_at == "2026-01-01T00:00:00.000Z"
     assert plan.base == {"lineage": state.lineage, "serial": state.serial,
-                         "snapshot_id": state.latest_snapshot_id()}
+                         "snapshot_id": state.latest_snapshot_id(),
+                         "oldest_field_read": "2026-01-01T00:00:00.000Z",  # the refresh's own
+                         "max_field_age": config.qualytics.max_field_age}
 
 
 def test_a_fresh_world_plans_every_kind_of_change(config, state, transports):

@@ -95,6 +95,8 @@ def test_full_refresh_makes_within_ten_percent_of_the_minimum_requests(tmp_path)
 
 
 def test_a_second_refresh_with_nothing_changed_makes_at_most_a_tenth_of_the_requests(tmp_path):
+    """A tenth of a full read, plus the one field-profile listing per tag name that shows
+    field tag changes (a fixed cost: it is what a 1,000-table world judges it against)."""
     sb = make_sandbox(SPEC)
     cfg, st = _setup(tmp_path, sb)
     refresh(cfg, st, **_transports(sb))
@@ -102,7 +104,11 @@ def test_a_second_refresh_with_nothing_changed_makes_at_most_a_tenth_of_the_requ
     _reset_stats(sb)
     second = refresh(cfg, st, **_transports(sb))
     used = sum(_server_requests(sb).values())
-    assert used <= first * 0.10, (used, first)
+    tags = len(st.load_snapshot().q_tags)
+    profiles = [e for e in sb.qualytics_app.ops.stats.to_json()["endpoints"]
+                if e["path"] == "/api/field-profiles"]
+    assert sum(e["count"] for e in profiles) == tags
+    assert used <= first * 0.10 + tags, (used, first, tags)
     assert second.serial == st.serial == 1  # nothing changed, the serial did not move
 
 
@@ -225,3 +231,49 @@ def test_an_incremental_refresh_reads_checks_of_only_the_changed_containers_when
     endpoints = sb.qualytics_app.ops.stats.to_json()["endpoints"]
     check_reads = sum(e["count"] for e in endpoints if e["path"] == "/api/quality-checks")
     assert check_reads <= len(busy)  # one page per changed container, not a whole datastore
+
+
+def _fields_requests(sb: Sandbox) -> int:
+    return sum(e["count"] for e in sb.qualytics_app.ops.stats.to_json()["endpoints"]
+               if e["path"] == "/api/containers/{id}/fields")
+
+
+def test_a_tag_changed_on_a_field_by_hand_is_seen_by_the_next_default_refresh(tmp_path):
+    sb = make_sandbox(SPEC)
+    cfg, st = _setup(tmp_path, sb)
+    refresh(cfg, st, **_transports(sb))
+    snap = st.load_snapshot()
+    tag = sorted(t.name for t in snap.q_tags.values() if t.type == "global")[0]
+    field = next(f for f in snap.fields.values() if not f.tags)
+    sb.world.apply_changes([{"side": "qualytics", "kind": "fields", "op": "update",
+                             "id": field.id, "set": {"tags": [tag]}}])
+    _reset_stats(sb)
+    added = refresh(cfg, st, **_transports(sb))
+    assert [t.name for t in st.load_snapshot().fields[field.id].tags] == [tag]
+    assert "1 retagged" in added.mode["qualytics"] and _fields_requests(sb) == 1
+    sb.world.apply_changes([{"side": "qualytics", "kind": "fields", "op": "update",
+                             "id": field.id, "set": {"tags": []}}])
+    removed = refresh(cfg, st, **_transports(sb))
+    assert st.load_snapshot().fields[field.id].tags == ()
+    assert "1 retagged" in removed.mode["qualytics"]
+
+
+def test_the_oldest_fields_are_re_read_in_turn_so_none_is_older_than_max_field_age(tmp_path):
+    sb = make_sandbox(SPEC)
+    doc = sandbox_config_doc(sb.world)
+    doc["qualytics"]["max_field_age"] = "10m"
+    cfg = make_config(tmp_path, doc)
+    st = State.open(tmp_path / "state.db")
+    t0 = 1_800_000_000.0
+    refresh(cfg, st, now=lambda: t0, **_transports(sb))
+    eligible = _fields_requests(sb)
+    seen: list[int] = []
+    for minutes in (2.5, 5, 7.5, 10, 12.5):
+        now = t0 + minutes * 60
+        _reset_stats(sb)
+        refresh(cfg, st, now=lambda: now, **_transports(sb))
+        seen.append(_fields_requests(sb))
+        oldest = st.watermarks()["qualytics_oldest_field_read"]
+        assert now - oldest < 600, (minutes, now - oldest)
+    # a quarter of the containers each time (rolling), never all at once
+    assert all(abs(n - math.ceil(eligible / 4)) <= 1 for n in seen), (eligible, seen)

@@ -27,6 +27,7 @@ __all__ = [
     "StateConfig",
     "SyncConfig",
     "clip",
+    "duration_seconds",
     "http_url",
     "is_env_name",
     "qualytics_api_url",
@@ -42,6 +43,26 @@ def clip(text: str, limit: int = 40) -> str:
 
 def is_env_name(value: str) -> bool:
     return bool(_ENV_NAME.match(value))
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", re.I)
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(value: Any) -> Any:
+    """`"6h"`, `"90m"`, `"1d"`, `"30s"` or a number of seconds → seconds (an int); anything
+    else is returned as it is for the type check to report."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return int(value)
+    if isinstance(value, str):
+        found = _DURATION.fullmatch(value)
+        if found is None:
+            raise ValueError(f"'{clip(value)}' is not a duration; write it like \"6h\", \"90m\" or \"1d\"")
+        return int(float(found.group(1)) * _UNIT_SECONDS[found.group(2).lower()])
+    return value
+
 
 
 def http_url(value: str) -> str:
@@ -158,6 +179,19 @@ class QualyticsConfig(BaseModel):
         description="the Qualytics Atlan integration that qatlan's external tags belong to",
         examples=[3],
     )
+    max_field_age: int = Field(
+        "6h",  # type: ignore[assignment]  # validated: becomes 21600 seconds
+        validate_default=True,
+        ge=60,
+        le=30 * 86400,
+        description='re-read every container\'s fields at least this often ("6h", "90m", "1d"); '
+                    "what no cheap signal shows (a check moved to another field) waits at most this long",
+    )
+
+    @field_validator("max_field_age", mode="before")
+    @classmethod
+    def _check_age(cls, value: Any) -> Any:
+        return duration_seconds(value)
 
     @field_validator("url")
     @classmethod

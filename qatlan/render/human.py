@@ -15,6 +15,7 @@ from qatlan.render.lines import (
     change_skips,
     conflict_counts,
     counts_line,
+    freshness_line,
     groups,
     header,
     plural,
@@ -86,6 +87,9 @@ def _tail(plan: Plan, paint: _Paint) -> list[str]:
     if waiting:
         out.append(paint("!", waiting))
     out.append(counts_line(plan))
+    fresh = freshness_line(plan)
+    if fresh:
+        out.append(fresh)
     return out
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from qatlan import addresses
 from qatlan.model import CM_ATTRIBUTES
+from qatlan.normalize import epoch_ms, format_duration
 from qatlan.plan import Action, Change, Plan
 
 Line = tuple[str, str]
@@ -280,6 +281,17 @@ def asset_skips(plan: Plan) -> list[Any]:
 
 def change_skips(plan: Plan, reason: str) -> list[Any]:
     return [s for s in plan.skipped if s.level == "change" and s.reason == reason]
+
+
+def freshness_line(plan: Plan) -> str | None:
+    """How old the oldest Qualytics field read the plan relies on is (None: not known)."""
+    oldest, made = epoch_ms(plan.base.get("oldest_field_read")), epoch_ms(plan.created_at)
+    if oldest is None or made is None:
+        return None
+    age = format_duration(max(0, made - oldest) / 1000)
+    limit = plan.base.get("max_field_age")
+    tail = f" (max_field_age {format_duration(limit)})" if limit else ""
+    return f"Qualytics fields read at most {age} before this plan{tail}."
 
 
 def counts_line(plan: Plan) -> str:

@@ -18,6 +18,7 @@ from qatlan.render.lines import (
     change_skips,
     conflict_counts,
     counts_line,
+    freshness_line,
     groups,
     header,
     skip_counts,
@@ -90,6 +91,9 @@ def _head(plan: Plan) -> str:
     if plan.conflicts:
         parts = ", ".join(f"{n:,} {rule}" for rule, n in conflict_counts(plan))
         out += ["", f"**Conflicts (left as they are):** {parts}."]
+    fresh = freshness_line(plan)
+    if fresh:
+        out += ["", f"_{fresh}_"]
     return "\n".join(out) + "\n"
 
 

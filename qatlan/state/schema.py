@@ -9,6 +9,7 @@ database with qatlan's `meta` table; anything else is refused untouched.
 from __future__ import annotations
 
 import sqlite3
+import time
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -124,6 +125,14 @@ def _runs_plan_checksum(db: Database) -> None:
     db["runs"].create_index(["command", "id"])
 
 
+@_step
+def _container_reads(db: Database) -> None:
+    # when refresh last read each Qualytics container's fields (epoch seconds), so that none
+    # is older than [qualytics] max_field_age; not part of any snapshot's content
+    db["container_reads"].create({"container_id": int, "read_at": float}, pk="container_id",
+                                 not_null={"read_at"})
+
+
 SCHEMA_VERSION = len(_STEPS)
 
 
@@ -147,12 +156,27 @@ def connect(path: str | Path, *, create: bool, busy_timeout: float) -> Database:
         db = Database(conn, execute_plugins=False)
         _check_tables(db, path, create)
         if not memory:
-            db.enable_wal()
+            _enable_wal(db, busy_timeout)
             db.execute("PRAGMA synchronous=NORMAL")
         migrate(db)
     except sqlite3.DatabaseError as exc:
         raise StateError(f"{path}: cannot open the state: {exc}") from None
     return db
+
+
+def _enable_wal(db: Database, busy_timeout: float) -> None:
+    """WAL mode (persistent in the file, so only a new file switches). Two processes that
+    create the state at once may both try to switch: SQLite then refuses one at once with
+    "database is locked" instead of waiting, so that one tries again until the timeout."""
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            db.enable_wal()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _check_file(path: Path, create: bool) -> None:

@@ -223,6 +223,21 @@ def find_records(db: Database, text: str) -> list[dict[str, Any]]:
     return sorted(found.values(), key=lambda r: (not r["current"], r["kind"], r["key"]))
 
 
+# --------------------------------------------------------------------------- field reads
+
+
+def container_reads(db: Database) -> dict[int, float]:
+    return {cid: at for cid, at in db.execute("SELECT container_id, read_at FROM container_reads")}
+
+
+def record_container_reads(db: Database, container_ids: Iterable[int], at: float) -> None:
+    rows = [(int(c), at) for c in container_ids]
+    with write_transaction(db):
+        db.conn.executemany(
+            "INSERT INTO container_reads (container_id, read_at) VALUES (?, ?) "
+            "ON CONFLICT(container_id) DO UPDATE SET read_at = excluded.read_at", rows)
+
+
 # --------------------------------------------------------------------------- refresh hints
 
 

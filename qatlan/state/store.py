@@ -201,6 +201,13 @@ class State:
 
     # ----------------------------------------------------------------------- refresh hints
 
+    def container_reads(self) -> dict[int, float]:
+        """When refresh last read each Qualytics container's fields (epoch seconds)."""
+        return snapshots.container_reads(self._db)
+
+    def record_container_reads(self, container_ids: Iterable[int], at: float) -> None:
+        snapshots.record_container_reads(self._db, container_ids, at)
+
     def dirty_containers(self) -> list[int]:
         """Qualytics containers qatlan wrote to since the last refresh read their fields."""
         return snapshots.dirty_containers(self._db)

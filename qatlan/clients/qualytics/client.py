@@ -170,6 +170,25 @@ class QualyticsClient:
         found_anomalies = [x async for x in self.paged("/anomalies", {**scope, "status": ["Active"]})] if anomalies else []
         return field_counts(found_checks, found_anomalies)
 
+    async def tagged_fields(self, datastore_ids: Iterable[int], tag: str) -> dict[int, tuple[QTag, ...]]:
+        """{field id: its tags} of the fields of these datastores that carry `tag`: the
+        deployment-wide field-profile listing (`GET /field-profiles`, latest profiles only),
+        pages of `page_size` across whole datastores.
+
+        UNCONFIRMED: the listing's items carry no container id (reference §5); callers map
+        field ids to containers themselves.
+        """
+        ids = sorted(set(datastore_ids))
+        if not ids:
+            return {}
+        params = {"datastore": ids, "tag": [tag], "latest_only": "true"}
+        out: dict[int, tuple[QTag, ...]] = {}
+        async for item in self.paged("/field-profiles", params):
+            field = item.get("field") if isinstance(item.get("field"), Mapping) else None
+            if field is not None and isinstance(field.get("id"), int):
+                out[field["id"]] = tags_of(field)
+        return out
+
     async def global_tags(self) -> list[QTagDef]:
         """Every tag Qualytics knows (global, external, ...), attached or not."""
         return [tag_def_record(t) async for t in self.paged("/global-tags")]
