@@ -80,6 +80,9 @@ def test_a_fresh_state_against_a_synced_world_adopts_restores_the_drift_and_conv
         again = invoke("plan", "-c", cfg, "--detailed-exitcode")
         assert again.exit_code == 0, again.output
         assert "No changes. Both sides are in sync." in again.output
+        writes = server_writes(sb)
+        assert invoke("apply", "--auto-approve", "-c", cfg).exit_code == 0
+        assert server_writes(sb) == writes
         assert _people(sb) == people
     finally:
         sb.stop()
