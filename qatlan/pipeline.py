@@ -23,17 +23,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from qatlan.config import Config
-from qatlan.errors import ConfigError, StaleStateError, StateError
+from qatlan.errors import ConfigError, PlanFileError, StaleStateError, StateError
 from qatlan.match import MatchResult, match, resolve_domains
 from qatlan.model import Snapshot
 from qatlan.normalize import iso_utc
-from qatlan.plan import Plan
+from qatlan.plan import Plan, SavedPlan, signature_ok
 from qatlan.planner import PlanSettings, check_removals, owned_item_count, plan
 from qatlan.refresh import OLDEST_FIELD_READ, refresh
 from qatlan.state import State
 
 __all__ = [
+    "PLAN_KEY_ENV",
     "PlanOptions",
+    "check_applicable",
     "check_not_stale",
     "check_patterns",
     "make_plan",
@@ -43,6 +45,8 @@ __all__ = [
 ]
 
 ProgressFn = Callable[[str, int, "int | None"], None]
+#: the environment variable holding the key that signs plan files travelling between machines
+PLAN_KEY_ENV = "QATLAN_PLAN_KEY"
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,25 @@ def match_report(config: Config, state: State, options: PlanOptions = PlanOption
 
 
 # --------------------------------------------------------------------------- stale plans
+
+
+def check_applicable(saved: SavedPlan, state: State, key: str | None = None) -> None:
+    """Refuse a saved plan that this state did not make, whatever checksum it carries: its
+    checksum must be one the state recorded when it made a plan, or the file must be signed
+    with `key` (QATLAN_PLAN_KEY, for plans that travel between machines). Then the stale
+    checks (`check_not_stale`). Raises PlanFileError / StaleStateError."""
+    recorded = state.load_plan(saved.checksum) is not None
+    if not recorded and not (key and signature_ok(saved, key)):
+        signed = " or signed with the key in QATLAN_PLAN_KEY" if key else ""
+        raise PlanFileError(
+            f"this plan was not made with this state{signed}: no plan with its checksum "
+            f"{saved.checksum[:12]} was ever recorded here, so it may have been edited "
+            "(an edited plan is refused whatever checksum it carries)",
+            hint=f"make the plan with this state (`qatlan plan --out FILE --state ...`), or, for "
+                 f"plans that travel between machines, set {PLAN_KEY_ENV} to the same secret "
+                 "for `qatlan plan` and `qatlan apply`",
+        )
+    check_not_stale(saved.plan, state)
 
 
 def check_not_stale(plan: Plan, state: State) -> None:

@@ -224,3 +224,61 @@ def test_an_interrupted_apply_is_resumed_by_the_next_one(tmp_path, live):
     with _state(tmp_path) as st:
         again = make_plan(cfg_obj, st)
         assert again.is_empty(), [(c.address, c.action, c.before, c.after) for c in again.changes][:3]
+
+
+def _person_announcement(live):
+    for e in live.world.atlan.entities.values():
+        attrs = e.get("attributes") or {}
+        if attrs.get("announcementTitle") and not attrs["announcementTitle"].startswith("Qualytics: "):
+            return e
+    raise AssertionError("the world has no person's announcement")
+
+
+def test_an_edited_plan_with_a_recomputed_checksum_is_refused(tmp_path, live):
+    from qatlan.plan import plan_checksum
+
+    cfg = write_live_config(tmp_path, live)
+    plan_file = _saved_plan(tmp_path, cfg)
+    doc = json.loads(plan_file.read_text())
+    person = _person_announcement(live)
+    attrs = person["attributes"]
+    doc["plan"]["changes"].append({
+        "address": f"atlan:{attrs['qualifiedName']}#announcement", "action": "delete",
+        "before": {"type": attrs["announcementType"], "title": attrs["announcementTitle"],
+                   "message": attrs.get("announcementMessage")},
+        "after": None, "reason": None,
+        "target": {"side": "atlan", "part": "announcement", "guid": person["guid"],
+                   "type_name": person["typeName"], "qualified_name": attrs["qualifiedName"]}})
+    doc["checksum"] = plan_checksum(doc["plan"])
+    plan_file.write_text(json.dumps(doc))
+    result = invoke(["apply", str(plan_file), "-c", str(cfg)])
+    assert result.exit_code == 1, result.output
+    assert "not made with this state" in result.output and "whatever checksum" in result.output
+    assert server_writes(live) == 0
+    assert live.world.atlan.entities[person["guid"]]["attributes"]["announcementTitle"] == attrs["announcementTitle"]
+
+
+def test_a_signed_plan_travels_to_a_state_that_did_not_record_it(tmp_path, live, monkeypatch):
+    import shutil
+
+    cfg = write_live_config(tmp_path, live)
+    assert invoke(["refresh", "-c", str(cfg)]).exit_code == 0
+    db = tmp_path / "state" / "qatlan.db"
+    with _state(tmp_path) as st:  # the apply job's copy: made before the plan job recorded its plan
+        st.meta()
+    shutil.copy(db, tmp_path / "before-plan.db")
+    monkeypatch.setenv("QATLAN_PLAN_KEY", "a-shared-secret")
+    planned = runner.invoke(cli_app(), ["plan", "--no-refresh", "--out", str(tmp_path / "p.json"), "-c", str(cfg)],
+                            env={**TOKENS_ENV, "QATLAN_PLAN_KEY": "a-shared-secret"})
+    assert planned.exit_code == 0, planned.output
+    copy = ["--state", str(tmp_path / "before-plan.db")]
+    unsigned = runner.invoke(cli_app(), ["apply", str(tmp_path / "p.json"), "-c", str(cfg), *copy],
+                             env={**TOKENS_ENV, "QATLAN_PLAN_KEY": ""})
+    assert unsigned.exit_code == 1 and "not made with this state" in unsigned.output
+    wrong = runner.invoke(cli_app(), ["apply", str(tmp_path / "p.json"), "-c", str(cfg), *copy],
+                          env={**TOKENS_ENV, "QATLAN_PLAN_KEY": "another-secret"})
+    assert wrong.exit_code == 1
+    signed = runner.invoke(cli_app(), ["apply", str(tmp_path / "p.json"), "-c", str(cfg), *copy],
+                           env={**TOKENS_ENV, "QATLAN_PLAN_KEY": "a-shared-secret"})
+    assert signed.exit_code == 0, signed.output
+    assert "a-shared-secret" not in signed.output + planned.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,15 +54,15 @@ def _approve(auto_approve: bool) -> None:
 def _plan_to_apply(cfg: Any, st: Any, saved: Any, options: Any, auto_approve: bool) -> Any:
     """The plan this run applies (None: nothing to do); asks for approval when it made one."""
     from qatlan.apply import find_interrupted
-    from qatlan.pipeline import check_not_stale, make_plan
+    from qatlan.pipeline import PLAN_KEY_ENV, check_applicable, make_plan
     from qatlan.render import Progress, human, status_line
 
     if saved is not None:
-        check_not_stale(saved, st)
-        if saved.is_empty():
-            typer.echo(status_line(saved))
+        check_applicable(saved, st, os.environ.get(PLAN_KEY_ENV) or None)
+        if saved.plan.is_empty():
+            typer.echo(status_line(saved.plan))
             return None
-        return saved
+        return saved.plan
     left = find_interrupted(st)
     if left is not None:
         typer.echo(f"Resuming the apply of plan {left.checksum[:12]} that was interrupted "
@@ -108,11 +109,11 @@ def apply(
     """
     from qatlan.apply import apply_plan
     from qatlan.pipeline import PlanOptions
-    from qatlan.plan import read_plan_file
+    from qatlan.plan import read_saved_plan
     from qatlan.render import Progress, apply_summary
 
     cfg = load(config)
-    saved = read_plan_file(planfile) if planfile is not None else None
+    saved = read_saved_plan(planfile) if planfile is not None else None
     if saved is not None and (create_definitions is not None or allow_mass_removal):
         raise fail("--[no-]create-definitions and --allow-mass-removal shape a new plan; a saved plan "
                    "is applied as it was made", hint="pass them to `qatlan plan --out FILE` instead")

@@ -27,8 +27,8 @@ from qatlan import render
 from qatlan.apply import apply_plan
 from qatlan.cli.common import fail, handle_errors
 from qatlan.config import Config, load_config
-from qatlan.pipeline import PlanOptions, check_not_stale, make_plan, match_report
-from qatlan.plan import Plan, read_plan_file, write_plan_file
+from qatlan.pipeline import PlanOptions, check_applicable, make_plan, match_report
+from qatlan.plan import Plan, read_saved_plan, write_plan_file
 from qatlan.refresh import refresh
 from qatlan.state import State
 
@@ -152,9 +152,9 @@ def _loop(config: Config, state: State, sandbox: "Sandbox", folder: Path, emit: 
     write_plan_file(plan, folder / "plan.json")
     _show_plan(emit, plan, folder)
     _step(emit, "qatlan apply plan.json", "re-read each target, write in batches, journal each outcome")
-    saved = read_plan_file(folder / "plan.json")
-    check_not_stale(saved, state)
-    applied = apply_plan(config, state, saved, **transports)
+    saved = read_saved_plan(folder / "plan.json")
+    check_applicable(saved, state)
+    applied = apply_plan(config, state, saved.plan, **transports)
     emit(render.apply_summary(applied))
     _step(emit, "qatlan plan", "refresh again: both sides now agree")
     again = make_plan(config, state, PlanOptions(), **transports)

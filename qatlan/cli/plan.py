@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -78,7 +79,7 @@ def plan(
 
     Example: qatlan plan --out plan.json --target '*ORDERS*'
     """
-    from qatlan.pipeline import PlanOptions, make_stored_plan
+    from qatlan.pipeline import PLAN_KEY_ENV, PlanOptions, make_stored_plan
     from qatlan.plan import write_plan_file
     from qatlan.render import Progress
 
@@ -97,7 +98,7 @@ def plan(
         finally:
             progress.close()
     if out is not None:
-        write_plan_file(result, out, checksum=checksum)
+        write_plan_file(result, out, checksum=checksum, key=os.environ.get(PLAN_KEY_ENV) or None)
     _print_plan(result, as_json, as_markdown, checksum)
     if not result.is_empty():
         note = _saved_note(out) if out is not None else NOT_SAVED

@@ -10,7 +10,15 @@ Pure except for file.py, which reads and writes plan files.
 
 from qatlan.plan.checksum import canonical_pieces, plan_checksum
 from qatlan.plan.encode import LazyList, iter_json
-from qatlan.plan.file import PLAN_FILE_VERSION, read_plan_file, write_plan_file
+from qatlan.plan.file import (
+    PLAN_FILE_VERSION,
+    SavedPlan,
+    read_plan_file,
+    read_saved_plan,
+    sign,
+    signature_ok,
+    write_plan_file,
+)
 from qatlan.plan.model import FORMAT_VERSION, Action, Change, Conflict, Plan, own
 
 __all__ = [
@@ -21,10 +29,14 @@ __all__ = [
     "Conflict",
     "LazyList",
     "Plan",
+    "SavedPlan",
     "canonical_pieces",
     "iter_json",
     "own",
     "plan_checksum",
     "read_plan_file",
+    "read_saved_plan",
+    "sign",
+    "signature_ok",
     "write_plan_file",
 ]

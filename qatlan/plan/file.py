@@ -2,20 +2,26 @@
 
 The file is JSON (docs/plan-format.md):
 
-    {"format_version": 1, "qatlan_version": "0.1.0", "checksum": "<sha256 hex>", "plan": {...}}
+    {"format_version": 1, "qatlan_version": "0.1.0", "checksum": "<sha256 hex>",
+     "signature": "<hmac-sha256 hex, only with a key>", "plan": {...}}
 
 `checksum` is `qatlan.plan.plan_checksum` of `plan`; reading recomputes it over the
-stored plan object, so any edit is refused. Each failure is its own PlanFileError message:
-missing or unreadable file, not JSON, not a plan file, unknown format_version, edited.
+stored plan object, so an accidental edit is refused. A deliberate edit can recompute the
+checksum: what makes a plan applicable is that the state recorded that checksum when it made
+the plan, or (for plans that travel between machines) a `signature` made with a key only the
+plan and apply jobs hold (`sign` / `signature_ok`). Each failure is its own PlanFileError
+message: missing or unreadable file, not JSON, not a plan file, unknown format_version, edited.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from qatlan import __version__
 from qatlan.errors import PlanFileError
@@ -23,22 +29,46 @@ from qatlan.plan.checksum import plan_checksum
 from qatlan.plan.encode import iter_json
 from qatlan.plan.model import Plan
 
-__all__ = ["PLAN_FILE_VERSION", "read_plan_file", "write_plan_file"]
+__all__ = ["PLAN_FILE_VERSION", "SavedPlan", "read_plan_file", "read_saved_plan", "sign",
+           "signature_ok", "write_plan_file"]
 
 #: the plan file wrapper's major version; readers reject any other
 PLAN_FILE_VERSION = 1
 
 
+class SavedPlan(NamedTuple):
+    """A plan file's plan, its checksum and its signature (None: unsigned)."""
+
+    plan: Plan
+    checksum: str
+    signature: str | None
+
+
+def sign(checksum: str, key: str) -> str:
+    """The HMAC-SHA256 (hex) of a plan's checksum under `key`."""
+    return hmac.new(key.encode(), checksum.encode(), hashlib.sha256).hexdigest()
+
+
+def signature_ok(saved: SavedPlan, key: str) -> bool:
+    """Whether the file was signed with `key` (constant-time comparison)."""
+    return saved.signature is not None and hmac.compare_digest(saved.signature, sign(saved.checksum, key))
+
+
 def write_plan_file(plan: Plan, path: str | os.PathLike[str], *,
-                    checksum: str | None = None) -> Path:
+                    checksum: str | None = None, key: str | None = None) -> Path:
     """Write `plan` to `path` atomically (temp file in the same folder, then rename).
 
     The JSON is written piece by piece (never held whole). `checksum` is
     `plan_checksum(plan)` when the caller already has it (`make_stored_plan` returns it).
+    With `key`, the file carries a signature of the checksum (`sign`).
     """
     path = Path(path)
-    doc = {"format_version": PLAN_FILE_VERSION, "qatlan_version": __version__,
-           "checksum": checksum or plan_checksum(plan), "plan": plan.json_parts()}
+    checksum = checksum or plan_checksum(plan)
+    doc: dict[str, Any] = {"format_version": PLAN_FILE_VERSION, "qatlan_version": __version__,
+                           "checksum": checksum}
+    if key:
+        doc["signature"] = sign(checksum, key)
+    doc["plan"] = plan.json_parts()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -76,6 +106,11 @@ def _umask() -> int:
 
 def read_plan_file(path: str | os.PathLike[str]) -> Plan:
     """Read and check a saved plan; PlanFileError says exactly what is wrong."""
+    return read_saved_plan(path).plan
+
+
+def read_saved_plan(path: str | os.PathLike[str]) -> SavedPlan:
+    """`read_plan_file`, with the file's checksum and signature."""
     path = Path(path)
     doc = _load(path)
     version = doc.get("format_version")
@@ -96,8 +131,9 @@ def read_plan_file(path: str | os.PathLike[str]) -> Plan:
             f"{path}: the plan file was edited after it was saved; make a new plan",
             hint="its checksum does not match its content; run `qatlan plan --out FILE` again",
         )
+    signature = doc.get("signature")
     try:
-        return Plan.from_dict(data)
+        return SavedPlan(Plan.from_dict(data), doc["checksum"], signature if isinstance(signature, str) else None)
     except PlanFileError as exc:
         raise PlanFileError(f"{path}: {exc}", hint=exc.hint) from None
 
