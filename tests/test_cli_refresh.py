@@ -182,3 +182,38 @@ def test_killing_refresh_at_any_moment_leaves_the_previous_snapshot_intact(tmp_p
         assert invoke(["refresh", "-c", str(cfg)]).exit_code == 0
     finally:
         sb.stop()
+
+
+def test_a_dead_runs_lock_is_taken_over_with_a_note_and_force_unlock_spares_a_live_one(tmp_path, live):
+    import multiprocessing
+    import socket
+    import sqlite3
+
+    cfg = write_config(tmp_path, live)
+    assert invoke(["refresh", "-c", str(cfg)]).exit_code == 0
+    db = tmp_path / "state" / "qatlan.db"
+    dead = multiprocessing.get_context("fork").Process(target=int)
+    dead.start()
+    dead.join()
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("INSERT INTO lock (id, user, host, pid, command, since) VALUES "
+                     "('dead-lock', 'ci', ?, ?, 'apply', '2026-12-01T00:00:00Z')",
+                     [socket.gethostname(), dead.pid])
+        conn.execute("INSERT INTO runs (command, started_at, outcome, user, host, pid) VALUES "
+                     "('apply', '2026-12-01T00:00:00Z', 'running', 'ci', ?, ?)", [socket.gethostname(), dead.pid])
+    conn.close()
+    result = invoke(["refresh", "-c", str(cfg)])
+    assert result.exit_code == 0, result.output
+    assert f"took over the state lock of ci@{socket.gethostname()} pid {dead.pid}" in result.output
+    history = invoke(["history", "-c", str(cfg)])
+    assert "killed" in history.output
+
+    with State.open(db) as st:  # a live holder: this test process
+        lock = st.acquire_lock("apply")
+        refused = invoke(["force-unlock", lock.id, "-c", str(cfg)])
+        assert refused.exit_code == 1 and "--force" in refused.output
+        assert st.lock_info() == lock
+        forced = invoke(["force-unlock", lock.id, "--force", "-c", str(cfg)])
+        assert forced.exit_code == 0 and "Warning" in forced.output and "still running" in forced.output
+        assert st.lock_info() is None

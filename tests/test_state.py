@@ -380,7 +380,61 @@ def test_a_second_acquire_fails_naming_the_holder(state, db_path):
     message = str(info.value)
     assert f"{lock.user}@{lock.host} pid {os.getpid()}" in message
     assert "`apply`" in message and lock.since in message
-    assert f"qatlan force-unlock {lock.id}" in message
+    # the holder is alive here: wait for it, do not release its lock
+    assert "still running" in message and "force-unlock" not in message
+
+
+def _foreign_lock(db_path: Path, *, host: str, pid: int, command: str = "apply") -> str:
+    """Write a lock row as another process would have left it; returns its id."""
+    lock_id = f"lock-{host}-{pid}"
+    with contextlib.closing(sqlite3.connect(db_path)) as conn, conn:
+        conn.execute("INSERT INTO lock (id, user, host, pid, command, since) VALUES (?, ?, ?, ?, ?, ?)",
+                     [lock_id, "someone", host, pid, command, "2026-12-01T00:00:00Z"])
+        conn.execute("INSERT INTO runs (command, started_at, outcome, user, host, pid) "
+                     "VALUES (?, ?, 'running', 'someone', ?, ?)", [command, "2026-12-01T00:00:00Z", host, pid])
+    return lock_id
+
+
+def _dead_pid() -> int:
+    proc = CTX.Process(target=int)
+    proc.start()
+    proc.join()
+    return proc.pid
+
+
+def test_a_lock_left_by_a_dead_process_on_this_host_is_taken_over(state, db_path):
+    import socket
+
+    dead = _dead_pid()
+    _foreign_lock(db_path, host=socket.gethostname(), pid=dead)
+    mine = state.acquire_lock("plan")
+    assert state.lock_info() == mine and mine.pid == os.getpid()
+    assert mine.replaced is not None and mine.replaced.pid == dead
+    note = mine.takeover_note()
+    assert f"pid {dead}" in note and "killed" in note
+    killed = [r for r in state.runs() if r["pid"] == dead]
+    assert [r["outcome"] for r in killed] == ["killed"] and killed[0]["ended_at"]
+
+
+def test_a_lock_held_on_another_host_is_never_taken_over(state, db_path):
+    lock_id = _foreign_lock(db_path, host="some-other-host.example", pid=_dead_pid())
+    with pytest.raises(LockError) as info:
+        state.acquire_lock("plan")
+    assert f"qatlan force-unlock {lock_id}" in str(info.value) and "another host" in str(info.value)
+    # qatlan cannot tell whether it lives: force-unlock is the way, and the run stays as it was
+    assert state.force_unlock(lock_id).host == "some-other-host.example"
+    assert state.lock_info() is None
+    assert [r["outcome"] for r in state.runs()] == ["running"]
+
+
+def test_force_unlock_refuses_a_live_holder_on_this_host_unless_forced(state):
+    lock = state.acquire_lock("apply")
+    with pytest.raises(StateError, match="held by a live process") as info:
+        state.force_unlock(lock.id)
+    assert "--force" in info.value.hint
+    assert state.lock_info() == lock
+    assert state.force_unlock(lock.id, force=True) == lock
+    assert state.lock_info() is None
 
 
 def test_acquire_waits_for_a_release_within_the_timeout(state, db_path):
@@ -407,15 +461,19 @@ def test_acquire_gives_up_after_the_timeout(state):
     assert time.monotonic() - started >= 0.3
 
 
-def test_force_unlock_needs_the_holders_id(state):
-    lock = state.acquire_lock("apply")
+def test_force_unlock_needs_the_holders_id(state, db_path):
+    import socket
+
+    dead = _dead_pid()
+    lock_id = _foreign_lock(db_path, host=socket.gethostname(), pid=dead)
     with pytest.raises(StateError, match="is not the state's lock"):
         state.force_unlock("wrong-id")
-    assert state.force_unlock(lock.id) == lock
+    assert state.force_unlock(lock_id).pid == dead
     assert state.lock_info() is None
-    assert state.release_lock(lock.id) is False
+    assert [r["outcome"] for r in state.runs()] == ["killed"]
+    assert state.release_lock(lock_id) is False
     with pytest.raises(StateError, match="not locked"):
-        state.force_unlock(lock.id)
+        state.force_unlock(lock_id)
 
 
 def test_locked_block_releases_even_on_error(state):

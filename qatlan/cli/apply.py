@@ -16,6 +16,7 @@ from qatlan.cli.common import (
     fail,
     handle_errors,
     load,
+    locked,
     open_state,
     state_path,
 )
@@ -122,7 +123,7 @@ def apply(
                    hint="pass --auto-approve, or save a plan (`qatlan plan --out FILE`) and "
                         "apply that file")
     options = PlanOptions(create_definitions=create_definitions, allow_mass_removal=allow_mass_removal)
-    with open_state(state_path(cfg, state)) as st, st.locked("apply", lock_timeout):
+    with open_state(state_path(cfg, state)) as st, locked(st, "apply", lock_timeout):
         plan = _plan_to_apply(cfg, st, saved, options, auto_approve)
         if plan is None:
             return

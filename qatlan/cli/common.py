@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -71,6 +72,16 @@ def open_state(path: Path, *, create: bool = True) -> Any:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     return State.open(path, create=create)
+
+
+@contextlib.contextmanager
+def locked(st: Any, command: str, timeout: float = 0.0) -> Iterator[Any]:
+    """`st.locked(...)`, saying so on stderr when it took over the lock of a dead run."""
+    with st.locked(command, timeout) as info:
+        note = info.takeover_note()
+        if note:
+            typer.echo(note, err=True)
+        yield info
 
 
 def register(commands: typer.Typer, app: typer.Typer) -> None:

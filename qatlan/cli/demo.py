@@ -25,7 +25,7 @@ import typer
 
 from qatlan import render
 from qatlan.apply import apply_plan
-from qatlan.cli.common import fail, handle_errors
+from qatlan.cli.common import fail, handle_errors, locked
 from qatlan.config import Config, load_config
 from qatlan.pipeline import PlanOptions, check_applicable, make_plan, match_report
 from qatlan.plan import Plan, read_saved_plan, write_plan_file
@@ -117,7 +117,7 @@ def run_demo(directory: Path | None = None, *, spec: str = DEFAULT_SPEC, emit: E
         (folder / "qatlan.toml").write_text(demo_config_text(world), encoding="utf-8")
         config = load_config(folder / "qatlan.toml", env=_env(sandbox))
         _intro(emit, world, spec, folder, directory is None)
-        with State.open(config.state.path) as state, state.locked("demo"):
+        with State.open(config.state.path) as state, locked(state, "demo"):
             planned, applied, converged = _loop(config, state, sandbox, folder, emit)
             _history(emit, state)
     _next_steps(emit)

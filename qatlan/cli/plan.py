@@ -17,6 +17,7 @@ from qatlan.cli.common import (
     fail,
     handle_errors,
     load,
+    locked,
     open_state,
     state_path,
 )
@@ -92,7 +93,7 @@ def plan(
                           allow_mass_removal=allow_mass_removal)
     progress = Progress()
     with open_state(state_path(cfg, state), create=not no_refresh) as st, \
-            st.locked("plan", lock_timeout):
+            locked(st, "plan", lock_timeout):
         try:
             result, checksum = make_stored_plan(cfg, st, options, progress=progress)
         finally:
@@ -162,7 +163,7 @@ def match(
     cfg = load(config)
     progress = Progress()
     with open_state(state_path(cfg, state), create=not no_refresh) as st, \
-            st.locked("match", lock_timeout):
+            locked(st, "match", lock_timeout):
         try:
             result, snapshot = match_report(cfg, st, PlanOptions(refresh=not no_refresh),
                                             progress=progress)

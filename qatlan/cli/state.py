@@ -12,6 +12,7 @@ from qatlan.cli.common import (
     STATE_OPTION,
     handle_errors,
     load,
+    locked,
     open_state,
     state_path,
 )
@@ -57,7 +58,7 @@ def refresh(
 
     cfg = load(config)
     progress = Progress()
-    with open_state(state_path(cfg, state)) as st, st.locked("refresh", lock_timeout):
+    with open_state(state_path(cfg, state)) as st, locked(st, "refresh", lock_timeout):
         try:
             result = run_refresh(cfg, st, full=full, accept_scope=accept_scope, progress=progress)
         finally:
@@ -129,13 +130,21 @@ def history(
 @handle_errors
 def force_unlock(
     lock_id: str = typer.Argument(..., help="The lock id printed by the run that holds it."),
+    force: bool = typer.Option(False, "--force",
+                               help="Release the lock even though its holder is still running on this host."),
     config: Path = CONFIG_OPTION,
     state: Path = STATE_OPTION,
 ) -> None:
-    """Release a state lock left by a killed run.
+    """Release a state lock left by a run on another host that is gone.
+
+    A lock whose holder died on this host is taken over by the next run by itself; one whose
+    holder is still running here is refused unless --force.
 
     Example: qatlan force-unlock 8c3e1f0a-...
     """
     with open_state(state_path(load(config), state), create=False) as st:
-        info = st.force_unlock(lock_id)
+        info = st.force_unlock(lock_id, force=force)
+    if force and info.alive:
+        typer.echo(f"Warning: {info.holder} is still running; it and the next run may now write "
+                   "at the same time and share the API rate limits.", err=True)
     typer.echo(f"Released lock {lock_id} held by {info.describe()}.")

@@ -1,11 +1,17 @@
-"""The one-writer lock: a single row in the `lock` table, taken under BEGIN IMMEDIATE."""
+"""The one-writer lock: a single row in the `lock` table, taken under BEGIN IMMEDIATE.
+
+A lock whose holder is provably gone (same host, pid no longer running) is taken over by the
+next run, which marks the dead holder's unfinished runs `killed`. A holder on another host, or
+one whose pid is alive, is never second-guessed: `force_unlock` refuses a live same-host holder
+unless forced.
+"""
 
 from __future__ import annotations
 
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from sqlite_utils import Database
@@ -28,13 +34,29 @@ class LockInfo:
     pid: int
     command: str
     since: str
+    #: the dead run's lock this one took over, if any (say so to the user)
+    replaced: LockInfo | None = field(default=None, compare=False)
 
     @property
     def holder(self) -> str:
         return f"{self.user}@{self.host} pid {self.pid}"
 
+    @property
+    def alive(self) -> bool:
+        """True when the holder is a live process on this host (False: gone, or elsewhere)."""
+        return is_alive_here(self)
+
     def describe(self) -> str:
         return f"{self.holder}, running `{self.command}` since {self.since} (lock id {self.id})"
+
+    def takeover_note(self) -> str | None:
+        """One line for the user when this lock replaced a dead run's; None otherwise."""
+        if self.replaced is None:
+            return None
+        dead = self.replaced
+        return (f"Note: took over the state lock of {dead.holder} (`{dead.command}` since "
+                f"{dead.since}); that process is no longer running on {dead.host}. "
+                f"Its unfinished run is recorded as killed.")
 
 
 def read_lock(db: Database) -> LockInfo | None:
@@ -43,13 +65,19 @@ def read_lock(db: Database) -> LockInfo | None:
 
 
 def try_acquire(db: Database, command: str) -> tuple[bool, LockInfo]:
-    """Take the lock if it is free: (True, our lock) or (False, the holder's)."""
+    """Take the lock if it is free or its holder is dead on this host: (True, our lock, with
+    `replaced` set after a takeover) or (False, the live holder's)."""
     with write_transaction(db):
         holder = read_lock(db)
+        replaced = None
         if holder is not None:
-            return False, holder
+            if not is_dead_here(holder):
+                return False, holder
+            db.execute("DELETE FROM lock WHERE id = ?", [holder.id])
+            mark_killed(db, holder)
+            replaced = holder
         user, host, pid = whoami()
-        mine = LockInfo(str(uuid.uuid4()), user, host, pid, command, iso_utc())
+        mine = LockInfo(str(uuid.uuid4()), user, host, pid, command, iso_utc(), replaced)
         db.execute(
             "INSERT INTO lock (id, user, host, pid, command, since) VALUES (?, ?, ?, ?, ?, ?)",
             [mine.id, mine.user, mine.host, mine.pid, mine.command, mine.since],
@@ -78,17 +106,41 @@ def acquire(
 
 
 def lock_error(holder: LockInfo, *, waited: float = 0.0) -> LockError:
-    gone = ""
-    if _is_dead_here(holder):
-        gone = f" That process is no longer running on {holder.host}."
     waited_text = f" (waited {waited:g} s)" if waited > 0 else ""
-    return LockError(
-        f"the state is locked by {holder.describe()}{waited_text}.{gone} "
-        f"If that run is gone, release the lock with `qatlan force-unlock {holder.id}`."
-    )
+    if is_alive_here(holder):
+        advice = (f"That process is still running on {holder.host}: wait for it "
+                  f"(--lock-timeout SECONDS) or stop it first.")
+    else:
+        advice = (f"If that run is gone (it runs on another host, so qatlan cannot tell), "
+                  f"release the lock with `qatlan force-unlock {holder.id}`.")
+    return LockError(f"the state is locked by {holder.describe()}{waited_text}. {advice}")
 
 
-def _is_dead_here(holder: LockInfo) -> bool:
+def mark_killed(db: Database, holder: LockInfo) -> int:
+    """Record the dead holder's unfinished runs as `killed` (inside the caller's transaction)."""
+    return db.execute(
+        "UPDATE runs SET outcome = 'killed', ended_at = ?, message = ? "
+        "WHERE outcome = 'running' AND host = ? AND pid = ?",
+        [iso_utc(), f"process {holder.pid} on {holder.host} ended without finishing "
+                    f"(found by the next run; lock {holder.id})", holder.host, holder.pid],
+    ).rowcount
+
+
+def is_alive_here(holder: LockInfo) -> bool:
+    """True when the holder runs on this host and its pid is a live process."""
+    _, host, _ = whoami()
+    if holder.host != host or holder.pid <= 0:
+        return False
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but not ours (EPERM)
+        return True
+    return True
+
+
+def is_dead_here(holder: LockInfo) -> bool:
     _, host, _ = whoami()
     if holder.host != host or holder.pid <= 0:
         return False
@@ -107,8 +159,10 @@ def release(db: Database, lock_id: str) -> bool:
         return db.execute("DELETE FROM lock WHERE id = ?", [lock_id]).rowcount > 0
 
 
-def force_unlock(db: Database, lock_id: str) -> LockInfo:
-    """Remove the lock `lock_id` whoever holds it; StateError when that is not the lock."""
+def force_unlock(db: Database, lock_id: str, *, force: bool = False) -> LockInfo:
+    """Remove the lock `lock_id`; StateError when that is not the lock, or when its holder is
+    alive on this host and `force` is not set. The holder's unfinished runs become `killed`
+    when it is provably gone."""
     with write_transaction(db):
         holder = read_lock(db)
         if holder is None:
@@ -119,5 +173,13 @@ def force_unlock(db: Database, lock_id: str) -> LockInfo:
                 f"{holder.describe()}",
                 hint="pass the lock id exactly as the error that reported the lock shows it",
             )
+        if is_alive_here(holder) and not force:
+            raise StateError(
+                f"lock {lock_id} is held by a live process: {holder.describe()}",
+                hint="wait for it to finish or stop it; --force releases the lock anyway, and "
+                     "then two runs write at the same time (sharing the API rate budget)",
+            )
         db.execute("DELETE FROM lock WHERE id = ?", [lock_id])
+        if is_dead_here(holder):
+            mark_killed(db, holder)
         return holder

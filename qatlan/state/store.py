@@ -232,9 +232,10 @@ class State:
         """Release our lock; False if it was no longer ours (force-unlocked meanwhile)."""
         return locks.release(self._db, lock_id)
 
-    def force_unlock(self, lock_id: str) -> LockInfo:
-        """Remove lock `lock_id` left by a killed run; StateError for any other id."""
-        return locks.force_unlock(self._db, lock_id)
+    def force_unlock(self, lock_id: str, *, force: bool = False) -> LockInfo:
+        """Remove lock `lock_id` left by a killed run; StateError for any other id, and for a
+        holder still running on this host unless `force`."""
+        return locks.force_unlock(self._db, lock_id, force=force)
 
     @contextlib.contextmanager
     def locked(self, command: str, timeout: float = 0.0) -> Iterator[LockInfo]:
