@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from qatlan.apply import settle_open_intents
 from qatlan.config import Config
 from qatlan.errors import ConfigError, PlanFileError, StaleStateError, StateError
 from qatlan.match import MatchResult, match, resolve_domains
@@ -120,12 +121,16 @@ def settings_from(config: Config, options: PlanOptions = PlanOptions()) -> PlanS
 
 
 def _snapshot(config: Config, state: State, options: PlanOptions, now: Callable[[], float],
-              progress: ProgressFn | None, transports: Mapping[str, Any]) -> tuple[int, Snapshot]:
+              progress: ProgressFn | None, transports: Mapping[str, Any],
+              run_id: int | None = None) -> tuple[int, Snapshot]:
     """(snapshot id, snapshot): a fresh refresh, or the latest one with refresh=False."""
     if options.refresh:
         result = refresh(config, state, full=options.full_refresh, progress=progress, now=now,
                          **transports)
         return result.snapshot_id, state.load_snapshot(result.snapshot_id)
+    # no refresh, so no settling by it: what an interrupted apply sent is read back here
+    # (no request at all unless the journal holds open intents)
+    settle_open_intents(config, state, run_id=run_id, now=now, **transports)
     snapshot_id = state.latest_snapshot_id()
     if snapshot_id is None:
         raise StateError("no snapshot yet: run qatlan refresh",
@@ -151,8 +156,7 @@ def make_stored_plan(config: Config, state: State, options: PlanOptions = PlanOp
     """`make_plan`, returning `(plan, plan_checksum(plan))` (the checksum comes from storing)."""
     settings = settings_from(config, options)
     with state.run("plan") as run:
-        owned = state.owned()
-        result = _plan(config, state, options, settings, owned, now, progress, transports)
+        result, owned = _plan(config, state, options, settings, now, progress, transports, run.id)
         check_removals(result, owned_item_count(owned), settings)
         checksum = state.save_plan(result, run.id)
         run.finish("ok", counts=result.summary())
@@ -160,10 +164,13 @@ def make_stored_plan(config: Config, state: State, options: PlanOptions = PlanOp
 
 
 def _plan(config: Config, state: State, options: PlanOptions, settings: PlanSettings,
-          owned: Mapping[str, Any], now: Callable[[], float], progress: ProgressFn | None,
-          transports: Mapping[str, Any]) -> Plan:
+          now: Callable[[], float], progress: ProgressFn | None, transports: Mapping[str, Any],
+          run_id: int) -> tuple[Plan, dict[str, Any]]:
+    """The plan and the ownership it was made with (read after the refresh, which may have
+    recorded writes of an interrupted apply)."""
     # the snapshot is freed when this returns, before the plan is serialised and stored
-    snapshot_id, snapshot = _snapshot(config, state, options, now, progress, transports)
+    snapshot_id, snapshot = _snapshot(config, state, options, now, progress, transports, run_id)
+    owned = state.owned()
     base: dict[str, Any] = {"lineage": state.lineage, "serial": state.serial, "snapshot_id": snapshot_id}
     oldest = state.watermarks(snapshot_id).get(OLDEST_FIELD_READ)
     if oldest is not None:  # what the plan relies on: the oldest Qualytics field read
@@ -172,7 +179,7 @@ def _plan(config: Config, state: State, options: PlanOptions, settings: PlanSett
     if not snapshot.complete:
         base["missing"] = list(snapshot.missing)
     return plan(snapshot, settings, rules=config.mappings, owned=owned, base=base,
-                created_at=iso_utc(now()))
+                created_at=iso_utc(now())), owned
 
 
 def match_report(config: Config, state: State, options: PlanOptions = PlanOptions(), *,

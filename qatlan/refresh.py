@@ -39,6 +39,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from qatlan.apply import settle_intents
 from qatlan.clients import ASSET_TYPES, Clients, open_clients
 from qatlan.config import Config
 from qatlan.errors import ApiError, ConfigError
@@ -120,6 +121,11 @@ async def refresh_async(
 async def _refresh(config, state, clients, prev, prev_wm, full, accept_scope, progress, now,
                    run_id) -> RefreshResult:
     before = clients.request_counts()
+    # first what an interrupted apply sent: its landed writes become qatlan's before they are
+    # read into the snapshot, or the plan would take them for someone else's
+    settled = await settle_intents(config, state, clients, run_id=run_id, now=now)
+    if settled.total and progress is not None:
+        progress("interrupted apply: writes settled", settled.total, settled.total)
     q_reader = QualyticsReader(config, clients, prev, prev_wm, full, progress, now, state)
     a_reader = AtlanReader(config, clients, prev, prev_wm, full, progress)
     q_read, a_read = await asyncio.gather(q_reader.read(), a_reader.read())

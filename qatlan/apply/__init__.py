@@ -21,6 +21,11 @@ known, with the ownership it implies, in one transaction; applying the same plan
 what is settled and finishes the rest. Written targets are read back and any difference from
 the plan is reported as an inconsistent result. docs/apply.md has the details.
 
+Each batch is journaled as `intent` before it is sent. `settle_intents` (async, open clients)
+and `settle_open_intents` (opens clients only when there is something to settle) read back
+what a killed run sent and record what landed; `apply_plan`, `qatlan.refresh.refresh` and
+`qatlan.pipeline.make_plan` call them first.
+
 The caller holds the state lock (`state.locked("apply")`); `apply_plan` does not take it.
 `qatlan.render.apply_summary(result)` is the closing text `qatlan apply` prints.
 """
@@ -28,6 +33,7 @@ The caller holds the state lock (`state.locked("apply")`); `apply_plan` does not
 from qatlan.apply.journal import Interrupted, find_interrupted
 from qatlan.apply.result import ApplyResult, ChangeResult, Inconsistency, Outcome
 from qatlan.apply.runner import apply_plan, apply_plan_async
+from qatlan.apply.settle import Settled, settle_intents, settle_open_intents
 
 __all__ = [
     "ApplyResult",
@@ -35,7 +41,10 @@ __all__ = [
     "Inconsistency",
     "Interrupted",
     "Outcome",
+    "Settled",
     "apply_plan",
     "apply_plan_async",
     "find_interrupted",
+    "settle_intents",
+    "settle_open_intents",
 ]

@@ -4,30 +4,31 @@ A *unit* is what one entity (or one Link delete) carries: one asset with all its
 metadata and announcement changes; qatlan's Link on one asset (created or updated); or
 qatlan's Link archived by GUID (`qatlan.clients.atlan.writes` builds the entities). Units
 are cut into chunks of at most 100 (whole batches: 100 with batches of 20 or 50, 90 with
-30). Links to create have no GUID yet: before the first chunk,
-one index search per page (`[atlan] page_size` qualifiedNames, 300 by default) finds the ones
-that already exist, for the whole run. Then for each chunk, up to `parallelism` at once:
+30). For each chunk, up to `parallelism` at once:
 
-1. re-read the targets: `GET /entity/bulk` (one request: assets, and Links by GUID);
+1. re-read the targets: `GET /entity/bulk` (one request: assets, and Links by GUID). When the
+   chunk creates Links, the same request returns the assets' `links` relationship: every
+   Link on the asset, a person's included, so a Link of the configured name that appeared
+   since the plan is found (one more read, only then, fetches such Links' URLs);
 2. decide each change (already / drifted / write) and journal the settled ones;
-3. write the rest in bulk upserts of the current batch size (Link deletes by GUID), journal
-   each batch as soon as it returns;
-4. read the written entities back (`GET /entity/bulk`) and record any inconsistent result.
+3. journal each batch's changes as `intent`, then write it in a bulk upsert of the current
+   batch size (Link deletes by GUID), and journal its outcome as soon as it returns;
+4. read the written entities back (`GET /entity/bulk`) and record any inconsistent result;
+   a batch whose answer was lost (a 5xx after the retries, a broken connection) is read
+   back the same way: what landed is applied and owned, the rest failed.
 
-Reads use `GET /entity/bulk`, which is consistent right after a write. The index search for
-Links not created yet may lag a write by about a second, and a Link created by someone else
-after it ran is not seen: either only costs a repeat of an idempotent upsert, because a
-Link's qualifiedName is deterministic (`<asset qualifiedName>/<link name>`) and the bulk
-upsert matches an existing entity by (typeName, qualifiedName).
+Reads use `GET /entity/bulk`, which is consistent right after a write (an index search may
+lag a write by about a second).
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
-from qatlan.apply.batching import Sent, error_text, send_split
-from qatlan.apply.context import Ctx, settle_decided
+from qatlan.apply.batching import UNSURE_WRITE, Sent, error_text, send_split
+from qatlan.apply.context import Ctx, settle_decided, settle_read_back
 from qatlan.apply.decide import MISSING, atlan_current, link_current
 from qatlan.apply.definitions import unresolved
 from qatlan.apply.result import Outcome, Work
@@ -36,7 +37,7 @@ from qatlan.errors import ApiError
 from qatlan.model import ACMAttribute, ACMDef, ALink
 from qatlan.plan import Action
 
-__all__ = ["Unit", "apply_atlan", "chunks_of", "units_of"]
+__all__ = ["Unit", "apply_atlan", "chunks_of", "read_back_atlan", "units_of"]
 
 
 @dataclass
@@ -99,29 +100,69 @@ async def apply_atlan(ctx: Ctx, works: list[Work]) -> None:
     if not units:
         return
     cm_def = cm_def_of([w for u in units for w in u.works], ctx.names)
-    try:
-        links = await ctx.clients.atlan.find_links(_link_creates(units), ctx.config.atlan.page_size)
-    except ApiError as exc:  # the Links to create fail; every other change goes ahead
-        creates = [u for u in units if _is_link_create(u)]
-        _fail(ctx, creates, f"looking up the Links to create failed: {error_text(exc)}")
-        units, links = [u for u in units if not _is_link_create(u)], {}
     total, done = len(units), [0]
 
     async def run(chunk: list[Unit]) -> None:
         async with ctx.gate:
-            await _Chunk(ctx, chunk, links, cm_def).run()
+            await _Chunk(ctx, chunk, cm_def).run()
         done[0] += len(chunk)
         ctx.progress("atlan", done[0], total)
 
     await asyncio.gather(*(run(c) for c in chunks_of(units, ctx.config.atlan.batch_size)))
 
 
+async def read_back_atlan(ctx: Ctx, works: list[Work], cm_def: ACMDef | None = None) -> None:
+    """Settle Atlan changes whose write may or may not have landed (an open intent, a lost
+    answer) from a fresh read: landed → applied, not landed → failed, else drifted.
+    Raises ApiError when the targets cannot be read (the changes stay open)."""
+    units = units_of(works)
+    cm_def = cm_def or cm_def_of(works, ctx.names)
+    for chunk in chunks_of(units, READ_LIMIT):
+        entities = await read_targets(ctx, chunk, cm_def)
+        for u in chunk:
+            for w in u.works:
+                settle_read_back(w, current_value(u, w, entities, ctx.names))
+
+
 def _is_link_create(u: Unit) -> bool:
     return u.kind == "link" and not u.guid
 
 
-def _link_creates(units: list[Unit]) -> list[str]:
-    return [u.works[0].change.target["link_qualified_name"] for u in units if _is_link_create(u)]
+async def read_targets(ctx: Ctx, units: list[Unit], cm_def: ACMDef | None) -> Entities:
+    """The chunk's assets and Links (`GET /entity/bulk`); with Links to create, every Link
+    of the configured name already on those assets too."""
+    atlan = ctx.clients.atlan
+    guids = [u.guid for u in units if u.kind != "link" or u.guid]
+    guids += [u.works[0].change.target["guid"] for u in units if u.kind == "link"]
+    creates = [u for u in units if _is_link_create(u)]
+    entities = await atlan.read_entities(guids, cm_def, related_links=bool(creates))
+    named = [link.guid for u in creates for link in _same_name(u, entities)
+             if link.guid not in entities.links]
+    if named:  # rare: a Link of the name already there (a person's, or a killed run's)
+        entities.links.update((await atlan.read_entities(named)).links)
+    return entities
+
+
+def _same_name(u: Unit, entities: Entities) -> list[ALink]:
+    t = u.works[0].change.target
+    return [link for link in entities.related_links.get(t["guid"], ()) if link.name == t["link_name"]]
+
+
+def current_value(u: Unit, w: Work, entities: Entities, names: Names) -> Any:
+    """The change's target value now, in the shape of its before/after (MISSING: gone)."""
+    if u.kind == "asset":
+        return atlan_current(w.change, entities.assets.get(u.guid), names)
+    if u.kind == "link" and w.change.target["guid"] not in entities.assets:
+        return MISSING  # the asset the Link belongs to is gone
+    if u.guid:
+        return link_current(entities.links.get(u.guid))
+    # a Link to create: any Link of that name on the asset, whoever made it
+    found = [entities.links.get(link.guid) or link for link in _same_name(u, entities)]
+    want = w.change.after
+    for link in found:
+        if link_current(link) == want:
+            return want
+    return link_current(found[0]) if found else None
 
 
 def _fail(ctx: Ctx, units: list[Unit], why: str) -> None:
@@ -132,43 +173,34 @@ def _fail(ctx: Ctx, units: list[Unit], why: str) -> None:
 
 
 class _Chunk:
-    def __init__(self, ctx: Ctx, units: list[Unit], links: dict[str, ALink], cm_def: ACMDef | None):
-        self.ctx, self.units, self.atlan, self.links = ctx, units, ctx.clients.atlan, links
-        self.cm_def = cm_def
+    def __init__(self, ctx: Ctx, units: list[Unit], cm_def: ACMDef | None):
+        self.ctx, self.units, self.atlan, self.cm_def = ctx, units, ctx.clients.atlan, cm_def
+        self.unsure: list[Unit] = []
 
     async def run(self) -> None:
         try:
-            entities = await self._read(self.units)
+            entities = await read_targets(self.ctx, self.units, self.cm_def)
         except ApiError as exc:
             _fail(self.ctx, self.units, f"re-reading the targets failed: {error_text(exc)}")
             return
-        todo = self._decide(entities, self.links)
+        todo = self._decide(entities)
         self.ctx.journal.record(w for u in self.units for w in u.works if not w.open)
         written = await self._write(todo, entities)
         if written:
             await self._verify(written)
+        if self.unsure:
+            await self._read_back(self.unsure)
 
-    # ---- reading
-
-    async def _read(self, units: list[Unit]) -> Entities:
-        guids = [u.guid for u in units if u.kind != "link" or u.guid]
-        guids += [u.works[0].change.target["guid"] for u in units if u.kind == "link"]
-        return await self.atlan.read_entities(guids, self.cm_def)
-
-    def _decide(self, entities: Entities, links: dict[str, ALink]) -> list[Unit]:
+    def _decide(self, entities: Entities) -> list[Unit]:
         todo = []
         for u in self.units:
             keep = []
             for w in u.works:
-                if u.kind == "asset":
-                    current = atlan_current(w.change, entities.assets.get(u.guid), self.ctx.names)
-                elif u.kind == "link" and w.change.target["guid"] not in entities.assets:
-                    current = MISSING  # the asset the Link belongs to is gone
-                elif u.guid:
-                    current = link_current(entities.links.get(u.guid))
-                else:
-                    current = link_current(links.get(w.change.target["link_qualified_name"]))
-                if settle_decided(w, current):
+                current = current_value(u, w, entities, self.ctx.names)
+                if _is_link_create(u) and current not in (None, MISSING) and current != w.change.after:
+                    w.settle(Outcome.DRIFTED, f"the asset has a Link named {w.change.target['link_name']!r} "
+                                              "that qatlan did not create; no second one is added")
+                elif settle_decided(w, current):
                     keep.append(w)
             if keep:
                 todo.append(Unit(u.kind, u.guid, keep))
@@ -182,9 +214,11 @@ class _Chunk:
         written: list[Unit] = []
         while upserts:
             batch, upserts = upserts[:self.ctx.sizer.size], upserts[self.ctx.sizer.size:]
+            self.ctx.journal.intend(w for u in batch for w in u.works)
             written += self._settle(await send_split(batch, lambda b: self._upsert(b, entities)))
         size = self.ctx.config.atlan.batch_size
         for i in range(0, len(deletes), size):
+            self.ctx.journal.intend(w for u in deletes[i:i + size] for w in u.works)
             written += self._settle(await send_split(deletes[i:i + size], self._delete))
         return written
 
@@ -199,6 +233,12 @@ class _Chunk:
         ok: list[Unit] = []
         for s in sent:
             self.ctx.sizer.observe(s.seconds)
+            if isinstance(s.error, UNSURE_WRITE):  # it may have landed: read back, intent stays
+                for u in s.items:
+                    for w in u.works:
+                        w.settle(Outcome.FAILED, error_text(s.error))
+                self.unsure += s.items
+                continue
             if s.error is not None:
                 for u in s.items:
                     for w in u.works:
@@ -215,12 +255,20 @@ class _Chunk:
 
     # ---- reading back
 
+    async def _read_back(self, units: list[Unit]) -> None:
+        works = [w for u in units for w in u.works]
+        try:
+            await read_back_atlan(self.ctx, works, self.cm_def)
+        except ApiError:
+            return  # the intents stay open: the next command settles them
+        self.ctx.journal.record(works)
+
     async def _verify(self, units: list[Unit]) -> None:
         guids = [u.written_guid for u in units if u.written_guid]
         try:
             entities = await self.atlan.read_entities(guids, self.cm_def)
         except ApiError:
-            entities = Entities({}, {})
+            entities = Entities.empty()
         for u in units:
             key = u.written_guid or ""
             for w in u.works:

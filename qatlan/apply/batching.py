@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from qatlan.clients import last_call_seconds, reset_call_seconds
-from qatlan.errors import ApiError, ApiStatusError
+from qatlan.errors import ApiConnectionError, ApiError, ApiResponseError, ApiStatusError, ServerError
 
-__all__ = ["SLOW_CALL_S", "BatchSizer", "Sent", "error_text", "send_split"]
+__all__ = ["SLOW_CALL_S", "UNSURE_WRITE", "BatchSizer", "Sent", "error_text", "send_split"]
 
 T = TypeVar("T")
 #: a write that takes longer than this shrinks the following batches
 SLOW_CALL_S = 5.0
+#: failures after which a write may or may not have landed: read it back to know
+UNSURE_WRITE = (ServerError, ApiConnectionError, ApiResponseError)
 #: statuses that blame the content of the request (so a smaller batch may succeed)
 _SPLIT_STATUSES = frozenset({400, 403, 404, 409, 422})
 

@@ -14,7 +14,10 @@ from qatlan.apply.result import Inconsistency, Outcome, Work
 from qatlan.clients import Clients, Names
 from qatlan.config import Config
 
-__all__ = ["Ctx", "ProgressFn", "settle_decided"]
+__all__ = ["NOT_LANDED", "Ctx", "ProgressFn", "settle_decided", "settle_read_back"]
+
+#: why a change whose answer was lost counts as failed after its read-back
+NOT_LANDED = "the answer was lost, and reading the target back shows the write did not land"
 
 ProgressFn = Callable[[str, int, "int | None"], None]
 
@@ -53,3 +56,16 @@ def settle_decided(w: Work, current: Any) -> bool:
     elif decision is Decision.DRIFTED:
         w.settle(Outcome.DRIFTED, drift_message(w.change, current))
     return decision is Decision.WRITE
+
+
+def settle_read_back(w: Work, current: Any) -> None:
+    """Settle a change whose write may or may not have landed (an open intent, a lost
+    answer) from its target's value now: at its after → applied (the write landed; it is
+    owned); at its before → failed (it did not land); anything else → drifted."""
+    decision = decide(w.change, current)
+    if decision is Decision.ALREADY:
+        w.settle(Outcome.APPLIED)
+    elif decision is Decision.WRITE:
+        w.settle(Outcome.FAILED, f"{w.error}; {NOT_LANDED}" if w.error else NOT_LANDED)
+    else:
+        w.settle(Outcome.DRIFTED, drift_message(w.change, current))

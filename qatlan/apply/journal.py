@@ -1,11 +1,13 @@
-"""The apply journal: each change's outcome, committed with the ownership it implies.
+"""The apply journal: write-ahead intents, then each change's outcome with its ownership.
 
+`Journal.intend(works)` journals the changes of a request as `intent` before it is sent.
 `Journal.record(works)` journals each settled change (keyed by plan checksum and address;
-a later run of the same plan replaces the row) and, for `applied` and `already` changes,
-the ownership record (`qatlan.plan.own`) in the same transaction (`State.record_outcomes`).
-A process killed at any moment therefore leaves either both or neither. `find_interrupted`
-finds the plan of an apply that was killed or interrupted, so the next `qatlan apply` can
-finish it.
+a later row for the same change replaces the earlier one) and, for `applied` and `already`
+changes, the ownership record (`qatlan.plan.own`) in the same transaction
+(`State.record_outcomes`). A process killed at any moment therefore leaves, for each change
+it sent, either its outcome with its ownership or an open intent, which the next command
+settles by reading the target back (`qatlan.apply.settle_intents`). `find_interrupted` finds
+the plan of an apply that was killed or interrupted, so the next `qatlan apply` can finish it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from qatlan import addresses
 from qatlan.normalize import iso_utc
 from qatlan.plan import Plan, own
-from qatlan.state import State
+from qatlan.state import INTENT, State
 
 from qatlan.apply.result import SETTLED, Outcome, Work
 
@@ -36,9 +38,16 @@ class Journal:
         """address → (outcome, error) of every change an earlier run already settled."""
         out = {}
         for address, (outcome, error) in self.state.journal(self.checksum).items():
-            if Outcome(outcome) in SETTLED:
+            if outcome != INTENT and Outcome(outcome) in SETTLED:
                 out[address] = (Outcome(outcome), error)
         return out
+
+    def intend(self, works: Iterable[Work]) -> None:
+        """Journal `works` as `intent`: their request is about to be sent (write-ahead)."""
+        rows = [(w.change.address, w.change.action.value, INTENT, None) for w in works]
+        if rows:
+            self.state.record_outcomes(self.checksum, self.run_id, self.plan_id, rows,
+                                       at=iso_utc(self.now()))
 
     def record(self, works: Iterable[Work], dirty_containers: Iterable[int] = ()) -> None:
         """Commit the outcomes of `works` (settled ones only) and their ownership at once."""

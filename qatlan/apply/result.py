@@ -87,6 +87,8 @@ class ApplyResult:
     #: HTTP requests sent in this run, by service, and write requests by (service, endpoint)
     requests: dict[str, int] = field(default_factory=dict)
     writes: dict[str, int] = field(default_factory=dict)
+    #: what else the run did, one line each (settling an interrupted run's writes)
+    notes: tuple[str, ...] = ()
 
     def counts(self) -> dict[str, int]:
         """adopted (found as planned and recorded as qatlan's), added/changed/destroyed

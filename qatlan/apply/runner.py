@@ -1,10 +1,11 @@
 """One apply run, in the documented order.
 
+    0. settle open intents (writes a killed run sent without recording the answer)
     1. skip what an earlier run of the same plan settled (journal: applied / already)
     2. Atlan definitions: tag typedefs, the custom metadata set or its missing attributes
     3. Qualytics tag definitions: external tags to attach, overwrite_tags conversions
-    4. writes, Atlan and Qualytics side by side: re-read, decide, write in batches, journal
-       each batch, read back
+    4. writes, Atlan and Qualytics side by side: re-read, decide, journal each batch as
+       intent, write it, journal its outcome, read back
     5. the run's record (`runs`) with the counts
 """
 
@@ -23,6 +24,7 @@ from qatlan.apply.journal import Journal
 from qatlan.apply.qtags import prepare_tags
 from qatlan.apply.qualytics import apply_qualytics
 from qatlan.apply.result import ApplyResult, ChangeResult, Work
+from qatlan.apply.settle import settle_intents
 from qatlan.clients import Clients, open_clients
 from qatlan.config import Config
 from qatlan.plan import Action, Plan, plan_checksum
@@ -85,13 +87,14 @@ async def apply_plan_async(
 async def _run(config: Config, state: State, plan: Plan, clients: Clients, checksum: str,
                run_id: int, parallelism: int | None, progress: ProgressFn | None,
                now: Callable[[], float]) -> ApplyResult:
-    journal = Journal(state, checksum, run_id, now)
+    before = clients.counters()
+    settled = await settle_intents(config, state, clients, run_id=run_id, now=now)
+    journal = Journal(state, checksum, run_id, now)  # after settling: it reads what is owned
     # before any write: a run killed after a Qualytics write landed but before its journal
     # row must still make the next refresh re-read that container's fields
     state.mark_dirty_containers(_qualytics_containers(plan), run_id)
     earlier = journal.settled()
     works = [Work(c) for c in plan.changes if c.action is not Action.NOOP and c.address not in earlier]
-    before = clients.counters()
     typedefs = [w for w in works if w.change.target.get("part") == "typedef"]
     await apply_typedefs(clients.atlan, typedefs)
     journal.record(typedefs)
@@ -106,7 +109,8 @@ async def _run(config: Config, state: State, plan: Plan, clients: Clients, check
     ctx = Ctx(clients, config, journal, names, parallelism or config.atlan.concurrency,
               progress or _quiet, BatchSizer(config.atlan.batch_size))
     await asyncio.gather(apply_atlan(ctx, atlan), apply_qualytics(ctx, qualytics, converted))
-    return _result(plan, checksum, run_id, works, earlier, ctx, clients, before)
+    notes = (settled.describe(),) if settled.total else ()
+    return _result(plan, checksum, run_id, works, earlier, ctx, clients, before, notes)
 
 
 def _qualytics_containers(plan: Plan) -> set[int]:
@@ -123,7 +127,7 @@ def _qualytics_containers(plan: Plan) -> set[int]:
 
 
 def _result(plan: Plan, checksum: str, run_id: int, works: list[Work], earlier: dict,
-            ctx: Ctx, clients: Clients, before: dict[str, Any]) -> ApplyResult:
+            ctx: Ctx, clients: Clients, before: dict[str, Any], notes: tuple[str, ...]) -> ApplyResult:
     by_address = {w.change.address: w for w in works}
     results = []
     for c in plan.changes:
@@ -134,4 +138,5 @@ def _result(plan: Plan, checksum: str, run_id: int, works: list[Work], earlier: 
             w = by_address[c.address]
             results.append(ChangeResult(c.address, c.action, w.outcome, w.error))
     requests, writes = clients.since(before)
-    return ApplyResult(checksum, run_id, tuple(results), tuple(ctx.inconsistencies), requests, writes)
+    return ApplyResult(checksum, run_id, tuple(results), tuple(ctx.inconsistencies), requests, writes,
+                       notes)

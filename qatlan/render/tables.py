@@ -105,6 +105,7 @@ def apply_summary(result: ApplyResult) -> str:
     lines.append("  Also: " + ", ".join(others) + (f"; {n['earlier']} settled by an earlier run of this plan"
                                                   if n["earlier"] else "") + ".")
     lines.append(_requests(result))
+    lines += [f"  {note}" for note in result.notes]
     lines += _not_applied(result)
     if n["drifted"]:
         lines.append("Drifted changes were not written: their targets changed since the plan. "

@@ -5,10 +5,11 @@ modules beside it hold its parts: schema and migrations, snapshots (record versi
 runs, plans, journal, locks. docs/state.md documents every table.
 """
 
+from qatlan.state.journal import INTENT
 from qatlan.state.locks import LockInfo
 from qatlan.state.runs import RUN_OUTCOMES, RunRecord
 from qatlan.state.schema import SCHEMA_VERSION
 from qatlan.state.snapshots import RecordVersion
 from qatlan.state.store import State
 
-__all__ = ["RUN_OUTCOMES", "SCHEMA_VERSION", "LockInfo", "RecordVersion", "RunRecord", "State"]
+__all__ = ["INTENT", "RUN_OUTCOMES", "SCHEMA_VERSION", "LockInfo", "RecordVersion", "RunRecord", "State"]

@@ -17,7 +17,11 @@ from qatlan.normalize import iso_utc
 from qatlan.state.base import write_transaction
 from qatlan.state.snapshots import mark_dirty_containers
 
-__all__ = ["journal_rows", "record", "set_owned"]
+__all__ = ["INTENT", "journal_rows", "open_intents", "record", "set_owned"]
+
+#: the outcome of a change whose request is about to be sent (write-ahead); replaced by the
+#: real outcome once the answer is known, or by what a later read-back finds
+INTENT = "intent"
 
 _UPSERT = (
     "INSERT INTO journal (plan_checksum, address, action, outcome, error, run_id, at) "
@@ -36,6 +40,17 @@ def journal_rows(db: Database, checksum: str) -> dict[str, tuple[str, str | None
     """address → (outcome, error) of every journaled change of the plan."""
     rows = db.execute("SELECT address, outcome, error FROM journal WHERE plan_checksum = ?", [checksum])
     return {address: (outcome, error) for address, outcome, error in rows}
+
+
+def open_intents(db: Database) -> dict[str, list[str]]:
+    """plan checksum → addresses journaled `intent` and not settled since (a run died, or
+    could not tell whether its write landed)."""
+    out: dict[str, list[str]] = {}
+    rows = db.execute("SELECT plan_checksum, address FROM journal WHERE outcome = ? "
+                      "ORDER BY plan_checksum, id", [INTENT])
+    for checksum, address in rows:
+        out.setdefault(checksum, []).append(address)
+    return out
 
 
 def record(db: Database, checksum: str, run_id: int | None, plan_id: int | None,

@@ -124,6 +124,10 @@ class State:
         """address → (outcome, error) of every change of the plan that apply journaled."""
         return journal.journal_rows(self._db, checksum)
 
+    def open_intents(self) -> dict[str, list[str]]:
+        """plan checksum → addresses journaled as `intent` (sent, answer not recorded)."""
+        return journal.open_intents(self._db)
+
     def record_outcomes(self, checksum: str, run_id: int | None, plan_id: int | None,
                         outcomes: Iterable[tuple[str, str, str, str | None]],
                         owned: Iterable[tuple[str, Any]] = (), dirty: Iterable[int] = (),

@@ -22,6 +22,7 @@ from qatlan.clients.atlan.records import (
     domain_record,
     link_asset_qn,
     link_record,
+    related_link_records,
     tag_def_record,
 )
 from qatlan.clients.atlan.search import SearchPager
@@ -51,10 +52,16 @@ READ_LIMIT = 100
 
 
 class Entities(NamedTuple):
-    """What `read_entities` found: ACTIVE assets and Links by GUID."""
+    """What `read_entities` found: ACTIVE assets and Links by GUID, and (when asked for) the
+    ACTIVE Links related to each asset, by asset GUID (their `url` is unknown: None)."""
 
     assets: dict[str, AAsset]
     links: dict[str, ALink]
+    related_links: dict[str, list[ALink]]
+
+    @classmethod
+    def empty(cls) -> Entities:
+        return cls({}, {}, {})
 
 
 def _term(field: str, value: Any) -> dict[str, Any]:
@@ -283,29 +290,35 @@ class AtlanClient:
             found.append(link_record(hit))
         return found
 
-    async def read_entities(self, guids: Iterable[str], cm_def: ACMDef | None = None) -> Entities:
+    async def read_entities(self, guids: Iterable[str], cm_def: ACMDef | None = None, *,
+                            related_links: bool = False) -> Entities:
         """ACTIVE assets (with `cm_def`'s values) and Links by GUID: `GET /entity/bulk`,
         `READ_LIMIT` GUIDs per request, concurrently. Entities that are archived, gone or not
-        visible are left out.
+        visible are left out. With `related_links`, the same requests also return each
+        asset's `links` relationship (`ignoreRelationships=false`): every ACTIVE Link on it,
+        whatever its qualifiedName, as Atlan's related-object headers (GUID, name; no URL).
+        That costs no request, only a larger answer (Atlan then returns all of an asset's
+        relationships, its columns too).
 
         `GET /entity/bulk` refuses the whole request when one GUID is unknown (404) or not
         readable (403): such a request is split until the culprit stands alone.
         """
-        found = Entities({}, {})
+        found = Entities.empty()
         unique = list(dict.fromkeys(g for g in guids if g))
         parts = [unique[i:i + READ_LIMIT] for i in range(0, len(unique), READ_LIMIT)]
-        await gather(*(self._read_some(p, cm_def, found) for p in parts))
+        await gather(*(self._read_some(p, cm_def, found, related_links) for p in parts))
         return found
 
-    async def _read_some(self, guids: list[str], cm_def: ACMDef | None, found: Entities) -> None:
+    async def _read_some(self, guids: list[str], cm_def: ACMDef | None, found: Entities,
+                         related: bool) -> None:
         try:
-            entities = await self._get_bulk(guids)
+            entities = await self._get_bulk(guids, related)
         except (NotFound, PermissionDenied):
             if len(guids) == 1:
                 return
             half = len(guids) // 2
-            await self._read_some(guids[:half], cm_def, found)
-            await self._read_some(guids[half:], cm_def, found)
+            await self._read_some(guids[:half], cm_def, found, related)
+            await self._read_some(guids[half:], cm_def, found, related)
             return
         for e in entities:
             if e.get("status", "ACTIVE") != "ACTIVE":
@@ -316,9 +329,11 @@ class AtlanClient:
             else:
                 asset = asset_record(e, cm_def)
                 found.assets[asset.guid] = asset
+                if related:
+                    found.related_links[asset.guid] = related_link_records(e)
 
-    async def _get_bulk(self, guids: list[str]) -> list[dict[str, Any]]:
-        params = {"guid": guids, "minExtInfo": False, "ignoreRelationships": True}
+    async def _get_bulk(self, guids: list[str], related: bool = False) -> list[dict[str, Any]]:
+        params = {"guid": guids, "minExtInfo": False, "ignoreRelationships": not related}
         data = await self.http.request("GET", BULK, params=params)
         if not isinstance(data, Mapping) or not isinstance(data.get("entities", []), list):
             raise self.http.unexpected("GET", BULK, "a body without an entities list")

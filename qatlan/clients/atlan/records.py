@@ -33,6 +33,7 @@ __all__ = [
     "domain_record",
     "link_asset_qn",
     "link_record",
+    "related_link_records",
     "tag_def_record",
 ]
 
@@ -168,6 +169,29 @@ def link_record(entity: Mapping[str, Any]) -> ALink:
         url=attrs.get("link"),
         asset_guid=asset.get("guid") if isinstance(asset, Mapping) else None,
     )
+
+
+def related_link_records(entity: Mapping[str, Any]) -> list[ALink]:
+    """The ACTIVE Links in an asset's `relationshipAttributes.links` (AtlasRelatedObjectId
+    headers: GUID, `displayText` = name, `entityStatus`, sometimes `uniqueAttributes`); the
+    URL is not in a header, so it is None. UNCONFIRMED whether Atlan also lists links whose
+    relationship (not entity) was deleted: `relationshipStatus` DELETED ones are left out."""
+    out = []
+    for ref in (entity.get("relationshipAttributes") or {}).get("links") or ():
+        if not isinstance(ref, Mapping) or not ref.get("guid"):
+            continue
+        if ref.get("entityStatus", "ACTIVE") != "ACTIVE" or ref.get("relationshipStatus", "ACTIVE") != "ACTIVE":
+            continue
+        attrs = ref.get("attributes") or {}
+        unique = ref.get("uniqueAttributes") or {}
+        out.append(ALink(
+            guid=str(ref["guid"]),
+            qualified_name=str(unique.get("qualifiedName") or attrs.get("qualifiedName") or ""),
+            name=str(ref.get("displayText") or attrs.get("name") or ""),
+            url=None,
+            asset_guid=str(entity.get("guid")),
+        ))
+    return out
 
 
 def link_asset_qn(entity: Mapping[str, Any]) -> str | None:
