@@ -16,6 +16,7 @@ apply. The CLI (`qatlan plan`, `qatlan match`) is a thin shell over these functi
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -42,6 +43,7 @@ __all__ = [
     "make_plan",
     "make_stored_plan",
     "match_report",
+    "options_of",
     "settings_from",
 ]
 
@@ -86,6 +88,25 @@ def check_patterns(patterns: tuple[str, ...], flag: str) -> None:
 def _unclosed_bracket(pattern: str) -> bool:
     # fnmatch treats an unclosed [ as a literal, which is almost never what was meant
     return re.search(r"\[(?![^\]]*\])", pattern.replace("[]]", "").replace("[!]]", "")) is not None
+
+
+def options_of(plan: Plan, config: Config, given: PlanOptions = PlanOptions()) -> PlanOptions:
+    """The options `plan` was made with, where `given` (this run's flags) does not set them:
+    definitions, direction, targets and excludes (not --allow-mass-removal, which is asked
+    for again). Used to plan again for an apply that was interrupted and went stale."""
+    s = plan.settings
+    create = given.create_definitions
+    if create is None and "create_definitions" in s:
+        create = bool(s["create_definitions"])
+    pull_only, push_only = given.pull_only, given.push_only
+    if not (pull_only or push_only):
+        pull_only = config.sync.push and s.get("push") is False and bool(s.get("pull"))
+        push_only = config.sync.pull and s.get("pull") is False and bool(s.get("push"))
+    return dataclasses.replace(
+        given, create_definitions=create, pull_only=pull_only, push_only=push_only,
+        targets=given.targets or tuple(s.get("targets") or ()),
+        excludes=given.excludes or tuple(s.get("excludes") or ()),
+    )
 
 
 def settings_from(config: Config, options: PlanOptions = PlanOptions()) -> PlanSettings:

@@ -35,7 +35,7 @@ import asyncio
 import math
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -57,6 +57,8 @@ ATLAN_MARGIN_MS = 5 * 60 * 1000
 REFRESHED_AT = "qualytics_refreshed_at"
 OLDEST_FIELD_READ = "qualytics_oldest_field_read"
 ROLLING_CARRY = "qualytics_rolling_carry"
+#: what the Atlan read covered: {"cm": [set names], "link": [Link names]}
+READ_SHAPE = "atlan_read_shape"
 
 
 @dataclass
@@ -127,7 +129,7 @@ async def _refresh(config, state, clients, prev, prev_wm, full, accept_scope, pr
     if settled.total and progress is not None:
         progress("interrupted apply: writes settled", settled.total, settled.total)
     q_reader = QualyticsReader(config, clients, prev, prev_wm, full, progress, now, state)
-    a_reader = AtlanReader(config, clients, prev, prev_wm, full, progress)
+    a_reader = AtlanReader(config, clients, prev, prev_wm, full, progress, state.owned_names())
     q_read, a_read = await asyncio.gather(q_reader.read(), a_reader.read())
     snapshot = Snapshot.from_records([*q_read.records, *a_read.records])
     lost, matched = check_scope(config, snapshot, prev_wm.get(SCOPE_WATERMARK, {}), accept_scope)
@@ -396,25 +398,38 @@ def _containers_by_datastore(prev: Snapshot | None, current: list[QContainer]) -
 
 
 class AtlanReader:
-    def __init__(self, config, clients, prev, prev_wm, full, progress):
+    """The Atlan side. Besides the configured custom metadata set and Link name, it reads
+    the sets and Link names qatlan still owns values under (`owned_names`): after a rename
+    of `custom_metadata_set` or `link_name` the plan moves them instead of orphaning them.
+    What it reads is kept as a watermark; reading more than last time needs a full read
+    (the earlier snapshot's assets lack those values)."""
+
+    def __init__(self, config, clients, prev, prev_wm, full, progress, owned_names=None):
         self.config, self.a, self.prev, self.prev_wm = config, clients.atlan, prev, prev_wm
         self.progress = progress or (lambda *a: None)
-        self.full = full or prev is None or not prev_wm.get("atlan_max_update_time")
+        owned_names = owned_names or {}
+        self.shape = {
+            "cm": sorted({config.atlan.custom_metadata_set, *owned_names.get("cm", ())}),
+            "link": sorted({config.atlan.link_name, *owned_names.get("link", ())}),
+        }
+        self.full = (full or prev is None or not prev_wm.get("atlan_max_update_time")
+                     or not _covers(prev_wm.get(READ_SHAPE), self.shape))
         self.out = _Read(mode="full" if self.full else "incremental")
 
     async def read(self) -> _Read:
         tag_defs = await self.a.tag_defs()
         cm_defs = await self.a.cm_defs()
-        cm_def = next((d for d in cm_defs if d.display_name == self.config.atlan.custom_metadata_set), None)
+        wanted = [d for d in cm_defs if d.display_name in self.shape["cm"]]
         domains = await self.a.domains()
         connections = await self.a.connections()
         self._check_mapped_connections(connections)
         conn_qns = [c.qualified_name for c in connections]
-        assets = await self._assets(conn_qns, cm_def)
+        assets = await self._assets(conn_qns, wanted)
         links = await self._links(conn_qns)
         self.out.records = [*tag_defs, *cm_defs, *domains, *connections, *assets.values(), *links.values()]
         stamps = [a.update_time or 0 for a in assets.values()]
         self.out.watermarks["atlan_max_update_time"] = max(stamps, default=0)
+        self.out.watermarks[READ_SHAPE] = self.shape
         return self.out
 
     def _check_mapped_connections(self, connections) -> None:
@@ -461,5 +476,16 @@ class AtlanReader:
         return merged
 
     async def _links(self, conn_qns: list[str]) -> dict:
-        links = await self.a.links(name=self.config.atlan.link_name, connection_qns=conn_qns)
-        return {link.guid: link for link in links}
+        out = {}
+        for name in self.shape["link"]:
+            for link in await self.a.links(name=name, connection_qns=conn_qns):
+                out[link.guid] = link
+        return out
+
+
+def _covers(earlier: Any, now: Mapping[str, list[str]]) -> bool:
+    """Whether an earlier read (its READ_SHAPE watermark) read everything this one must."""
+    if not isinstance(earlier, Mapping):
+        # snapshots made before the watermark existed read the configured names only
+        return False
+    return all(set(names) <= set(earlier.get(key) or ()) for key, names in now.items())

@@ -410,14 +410,15 @@ def test_journal_and_remote_agree_after_an_interruption(tmp_path):
     rig.close()
 
 
-def test_a_state_that_moved_on_is_not_resumed(tmp_path):
+def test_a_state_that_moved_on_is_not_resumed_as_it_is(tmp_path):
     rig = Rig(tmp_path, "tables=30,seed=3")
     plan = rig.plan()
     with pytest.raises(_Stop):
         rig.apply(plan, parallelism=1, progress=_stop_after(1))
-    assert find_interrupted(rig.state) is not None
+    assert find_interrupted(rig.state).stale is False
     rig.plan()  # a refresh sees the writes: the serial moves
-    assert find_interrupted(rig.state) is None
+    left = find_interrupted(rig.state)
+    assert left.stale is True and left.checksum == plan_checksum(plan)  # planned again, with its options
     rig.close()
 
 

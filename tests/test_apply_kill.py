@@ -9,6 +9,7 @@ Link is duplicated, and no write was repeated.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import signal
@@ -110,3 +111,44 @@ def test_a_killed_apply_is_finished_by_the_next_run_without_repeating_writes(tmp
 def _plans(st: State):
     run = st.last_run("apply")
     yield st.load_plan(run["plan_checksum"])
+
+
+def _locked(db: Path) -> bool:
+    if not db.exists():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as conn:
+            return conn.execute("SELECT count(*) FROM lock").fetchone()[0] > 0
+    except sqlite3.OperationalError:
+        return False
+
+
+def test_a_saved_plan_killed_as_soon_as_it_holds_the_lock_is_resumed_with_its_own_options(tmp_path):
+    # issue 12, case 8: the saved plan creates definitions; the config does not
+    from stateful_apply import cli_app
+    from typer.testing import CliRunner
+
+    sb = make_sandbox(SPEC).start()
+    try:
+        cfg_path = write_live_config(tmp_path, sb)
+        db = tmp_path / "state" / "qatlan.db"
+        runner = CliRunner()
+        made = runner.invoke(cli_app(), ["plan", "--create-definitions", "--out", str(tmp_path / "p.json"),
+                                         "-c", str(cfg_path)], env=TOKENS_ENV)
+        assert made.exit_code == 0, made.output
+        checksum = json.loads((tmp_path / "p.json").read_text())["checksum"]
+        sb.atlan_app.ops.set_faults(FaultSettings(latency_min_ms=3000))  # the first request hangs
+        proc = _run(["apply", str(tmp_path / "p.json"), "-c", str(cfg_path)], tmp_path / "killed.log")
+        deadline = time.monotonic() + 30
+        while not _locked(db) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.002)  # killed as soon as it holds the lock
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        sb.atlan_app.ops.set_faults(FaultSettings())
+        resumed = runner.invoke(cli_app(), ["apply", "--auto-approve", "-c", str(cfg_path)], env=TOKENS_ENV)
+        assert resumed.exit_code == 0, resumed.output
+        assert f"Resuming the apply of plan {checksum[:12]}" in resumed.output
+        check = runner.invoke(cli_app(), ["plan", "--detailed-exitcode", "-c", str(cfg_path)], env=TOKENS_ENV)
+        assert check.exit_code == 0, check.output
+    finally:
+        sb.stop()

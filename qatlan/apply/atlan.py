@@ -67,21 +67,24 @@ def units_of(works: list[Work]) -> list[Unit]:
     return out
 
 
-def cm_def_of(works: list[Work], names: Names) -> ACMDef | None:
-    """The custom metadata set (hashed names only) the re-reads must return values of."""
-    set_hash, attrs = None, {}
+def cm_def_of(works: list[Work], names: Names) -> tuple[ACMDef, ...]:
+    """The custom metadata sets (hashed names only) the re-reads must return values of: the
+    configured one, and a renamed-away one whose values qatlan removes."""
+    sets: dict[str, dict[str, str]] = {}
     for w in works:
         c = w.change
         if c.target.get("part") != "cm":
             continue
-        set_hash = set_hash or names.set_hash(c)
+        set_hash = names.set_hash(c)
+        if not set_hash:
+            continue
+        attrs = sets.setdefault(set_hash, {})
         for a in set(c.before or {}) | set(c.after or {}):
             h = names.attr_hash(c, a)
             if h:
                 attrs[h] = a
-    if set_hash is None:
-        return None
-    return ACMDef(set_hash, set_hash, tuple(ACMAttribute(h, a) for h, a in sorted(attrs.items())))
+    return tuple(ACMDef(s, s, tuple(ACMAttribute(h, a) for h, a in sorted(attrs.items())))
+                 for s, attrs in sorted(sets.items()))
 
 
 def chunks_of(units: list[Unit], batch_size: int) -> list[list[Unit]]:
@@ -111,7 +114,7 @@ async def apply_atlan(ctx: Ctx, works: list[Work]) -> None:
     await asyncio.gather(*(run(c) for c in chunks_of(units, ctx.config.atlan.batch_size)))
 
 
-async def read_back_atlan(ctx: Ctx, works: list[Work], cm_def: ACMDef | None = None) -> None:
+async def read_back_atlan(ctx: Ctx, works: list[Work], cm_def: tuple[ACMDef, ...] = ()) -> None:
     """Settle Atlan changes whose write may or may not have landed (an open intent, a lost
     answer) from a fresh read: landed → applied, not landed → failed, else drifted.
     Raises ApiError when the targets cannot be read (the changes stay open)."""
@@ -128,7 +131,7 @@ def _is_link_create(u: Unit) -> bool:
     return u.kind == "link" and not u.guid
 
 
-async def read_targets(ctx: Ctx, units: list[Unit], cm_def: ACMDef | None) -> Entities:
+async def read_targets(ctx: Ctx, units: list[Unit], cm_def: tuple[ACMDef, ...]) -> Entities:
     """The chunk's assets and Links (`GET /entity/bulk`); with Links to create, every Link
     of the configured name already on those assets too."""
     atlan = ctx.clients.atlan
@@ -173,7 +176,7 @@ def _fail(ctx: Ctx, units: list[Unit], why: str) -> None:
 
 
 class _Chunk:
-    def __init__(self, ctx: Ctx, units: list[Unit], cm_def: ACMDef | None):
+    def __init__(self, ctx: Ctx, units: list[Unit], cm_def: tuple[ACMDef, ...]):
         self.ctx, self.units, self.atlan, self.cm_def = ctx, units, ctx.clients.atlan, cm_def
         self.unsure: list[Unit] = []
 

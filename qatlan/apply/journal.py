@@ -82,30 +82,32 @@ class Interrupted:
     plan: Plan
     checksum: str
     left: int
+    #: the state moved on since the plan was made (a refresh ran): it cannot be applied as
+    #: it is; plan again, with its options (`qatlan.pipeline.options_of`)
+    stale: bool = False
 
 
 def find_interrupted(state: State) -> Interrupted | None:
-    """The plan of the latest apply if it stopped half-way and can still be finished.
+    """The plan of the latest apply if it stopped half-way and was not finished since.
 
-    "Stopped half-way": killed (its run is still `running`; call this while holding the
-    state lock, so that run is a dead one), interrupted, or aborted by an unexpected error.
-    An apply that finished with failed changes is not resumed: plan again. None also when
-    its plan is not in the state, when the state moved on since the plan was made (a
-    refresh saw changes), or when nothing is left to do.
+    "Stopped half-way": killed (its run is still `running` or marked `killed`; call this
+    while holding the state lock, so that run is a dead one), interrupted, or aborted by an
+    unexpected error. An apply that finished with failed changes is not resumed: plan
+    again. None also when its plan is not in the state or was made with another state, or
+    when nothing is left to do. `stale` says the state moved on since (a refresh ran).
     """
     run = state.last_run("apply")
     if run is None or run["outcome"] == "ok" or not run.get("plan_checksum"):
         return None
     if run["outcome"] == "error" and run.get("counts") is not None:
-        return None  # it finished, with failed changes
+        return None  # it finished, with failed changes (or its plan was refused)
     checksum = run["plan_checksum"]
     plan = state.load_plan(checksum)
-    if plan is None:
-        return None
-    if plan.base.get("lineage") != state.lineage or plan.base.get("serial") != state.serial:
+    if plan is None or plan.base.get("lineage") != state.lineage:
         return None
     done = Journal(state, checksum, None, lambda: 0.0).settled()
     left = sum(1 for c in plan.changes if c.address not in done)
     if not left:
         return None
-    return Interrupted(run["id"], run["started_at"], plan, checksum, left)
+    return Interrupted(run["id"], run["started_at"], plan, checksum, left,
+                       stale=plan.base.get("serial") != state.serial)

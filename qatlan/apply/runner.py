@@ -41,18 +41,22 @@ def apply_plan(
     parallelism: int | None = None,
     progress: ProgressFn | None = None,
     now: Callable[[], float] = time.time,
+    run_id: int | None = None,
     **transports: Any,
 ) -> ApplyResult:
     """Apply `plan` against both services; returns every change's outcome.
 
-    `parallelism` bounds the batches in flight (default: `[atlan] concurrency`).
+    `parallelism` bounds the batches in flight (default: `[atlan] concurrency`). `run_id`: an
+    `apply` run the caller recorded already (`state.start_run("apply", plan_checksum=...)`,
+    before anything else, so that a kill at any point leaves a run to resume); apply
+    finishes it. Without it, apply records its own.
     `progress(stage, done, total)` is called after each batch is journaled. `transports`
     (`atlan_transport`, `qualytics_transport`, or other `HttpClient` options such as
     `sleep`) are passed to the clients. Failed changes do not stop the others: check
     `result.ok` or call `result.raise_for_failures()`.
     """
     return asyncio.run(apply_plan_async(config, state, plan, parallelism=parallelism,
-                                        progress=progress, now=now, **transports))
+                                        progress=progress, now=now, run_id=run_id, **transports))
 
 
 def _quiet(stage: str, done: int, total: int | None) -> None:
@@ -68,11 +72,14 @@ async def apply_plan_async(
     progress: ProgressFn | None = None,
     now: Callable[[], float] = time.time,
     clients: Clients | None = None,
+    run_id: int | None = None,
     **transports: Any,
 ) -> ApplyResult:
     """Apply `plan` (see `qatlan.apply.apply_plan`); `clients` reuses open clients."""
     checksum = plan_checksum(plan)
-    with state.run("apply", plan_checksum=checksum) as run:
+    with state.run("apply", plan_checksum=checksum, run_id=run_id) as run:
+        if state.plan_id(checksum) is None:  # a signed plan from elsewhere: kept here, so
+            state.save_plan(plan, run.id)    # its intents can be settled and it can resume
         if clients is None:
             async with open_clients(config, **transports) as opened:
                 result = await _run(config, state, plan, opened, checksum, run.id, parallelism, progress, now)

@@ -52,25 +52,43 @@ def _approve(auto_approve: bool) -> None:
     typer.echo("")
 
 
-def _plan_to_apply(cfg: Any, st: Any, saved: Any, options: Any, auto_approve: bool) -> Any:
-    """The plan this run applies (None: nothing to do); asks for approval when it made one."""
-    from qatlan.apply import find_interrupted
-    from qatlan.pipeline import PLAN_KEY_ENV, check_applicable, make_plan
-    from qatlan.render import Progress, human, status_line
+def _saved_plan_to_apply(st: Any, saved: Any, run_id: int) -> Any:
+    """The saved plan, once checked (None: it is empty); a refused plan ends its run."""
+    from qatlan.errors import QatlanError
+    from qatlan.pipeline import PLAN_KEY_ENV, check_applicable
+    from qatlan.render import status_line
 
-    if saved is not None:
+    try:
         check_applicable(saved, st, os.environ.get(PLAN_KEY_ENV) or None)
-        if saved.plan.is_empty():
-            typer.echo(status_line(saved.plan))
-            return None
-        return saved.plan
+    except QatlanError as exc:
+        st.finish_run(run_id, "error", counts={}, message=f"plan refused: {exc}")
+        raise
+    if saved.plan.is_empty():
+        st.finish_run(run_id, "ok", counts={})
+        typer.echo(status_line(saved.plan))
+        return None
+    return saved.plan
+
+
+def _plan_to_apply(cfg: Any, st: Any, options: Any, auto_approve: bool) -> Any:
+    """The plan this run applies (None: nothing to do): an interrupted apply's, or a new
+    one; asks for approval."""
+    from qatlan.apply import find_interrupted
+    from qatlan.pipeline import make_plan, options_of
+    from qatlan.render import Progress, human
+
     left = find_interrupted(st)
-    if left is not None:
+    if left is not None and not left.stale:
         typer.echo(f"Resuming the apply of plan {left.checksum[:12]} that was interrupted "
                    f"(run {left.run_id}, started {left.started_at}): {left.left} of "
                    f"{len(left.plan.changes)} changes left. Settled changes are not repeated.")
         _approve(auto_approve)
         return left.plan
+    if left is not None:
+        options = options_of(left.plan, cfg, options)
+        typer.echo(f"The apply of plan {left.checksum[:12]} was interrupted (run {left.run_id}, "
+                   f"started {left.started_at}) and the state has changed since: planning again "
+                   f"with that plan's options ({_describe(options)}).")
     progress = Progress()
     try:
         plan = make_plan(cfg, st, options, progress=progress)
@@ -123,14 +141,33 @@ def apply(
                    hint="pass --auto-approve, or save a plan (`qatlan plan --out FILE`) and "
                         "apply that file")
     options = PlanOptions(create_definitions=create_definitions, allow_mass_removal=allow_mass_removal)
-    with open_state(state_path(cfg, state)) as st, locked(st, "apply", lock_timeout):
-        plan = _plan_to_apply(cfg, st, saved, options, auto_approve)
+    # a saved plan's run is recorded with the lock, in one transaction: whenever this process
+    # is killed, the next `qatlan apply` finds that run and resumes this plan
+    checksum = saved.checksum if saved is not None else None
+    with open_state(state_path(cfg, state)) as st, \
+            locked(st, "apply", lock_timeout, plan_checksum=checksum) as lock:
+        run_id = lock.run_id
+        if saved is not None:
+            plan = _saved_plan_to_apply(st, saved, run_id)
+        else:
+            plan = _plan_to_apply(cfg, st, options, auto_approve)
         if plan is None:
             return
         progress = Progress()
         try:
-            result = apply_plan(cfg, st, plan, parallelism=parallelism, progress=progress)
+            result = apply_plan(cfg, st, plan, parallelism=parallelism, progress=progress,
+                                run_id=run_id)
         finally:
             progress.close()
     typer.echo(apply_summary(result))
     result.raise_for_failures()
+
+
+def _describe(options: Any) -> str:
+    parts = ["create definitions" if options.create_definitions is not False else "no new definitions"]
+    if options.pull_only:
+        parts.append("pull only")
+    if options.push_only:
+        parts.append("push only")
+    parts += [f"--target {t}" for t in options.targets] + [f"--exclude {e}" for e in options.excludes]
+    return ", ".join(parts)

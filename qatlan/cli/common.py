@@ -75,9 +75,10 @@ def open_state(path: Path, *, create: bool = True) -> Any:
 
 
 @contextlib.contextmanager
-def locked(st: Any, command: str, timeout: float = 0.0) -> Iterator[Any]:
+def locked(st: Any, command: str, timeout: float = 0.0, *,
+           plan_checksum: str | None = None) -> Iterator[Any]:
     """`st.locked(...)`, saying so on stderr when it took over the lock of a dead run."""
-    with st.locked(command, timeout) as info:
+    with st.locked(command, timeout, plan_checksum=plan_checksum) as info:
         note = info.takeover_note()
         if note:
             typer.echo(note, err=True)

@@ -54,13 +54,17 @@ def plan_link(ctx: Context, asset: AAsset, url: str | None) -> None:
     """One Link named `link_name` → `url` (None retires qatlan's Link).
 
     qatlan's Link has the idempotent qualifiedName `<assetQN>/<link_name>`, so a rerun finds it
-    instead of adding a second. A Link of that name that is not qatlan's is a conflict.
+    instead of adding a second. A Link of that name that is not qatlan's is a conflict. After
+    `link_name` changed, qatlan's Link under the old name is renamed in place (an update).
     """
     address = addresses.link(addresses.atlan_asset(asset.qualified_name))
     owned = ctx.owned_value(address)
     name = (owned or {}).get("name") if url is None else ctx.settings.link_name
     if name is None:
         return
+    if url is not None and owned is not None and owned.get("name") not in (None, name):
+        if _rename_link(ctx, asset, address, owned, {"name": name, "url": url}):
+            return
     mine = _find_mine(ctx, asset, name, owned)
     current = _value(mine)
     if url is None:
@@ -85,6 +89,22 @@ def plan_link(ctx: Context, asset: AAsset, url: str | None) -> None:
         ctx.conflict(address, "link_not_owned",
                      f"Link {mine.qualified_name} points to {mine.url!r}; qatlan did not set "
                      "that, so it is left as it is")
+
+
+def _rename_link(ctx: Context, asset: AAsset, address: str, owned: dict, desired: dict) -> bool:
+    """Rename qatlan's Link from its old name (the one the state recorded) to `link_name`;
+    False when there is no such Link to rename (gone, or edited since): plan as usual."""
+    old = _find_mine(ctx, asset, owned["name"], owned)
+    if old is None or _value(old) != owned:
+        return False
+    if any(l.name == desired["name"] for l in ctx.links_of(asset.guid)):
+        ctx.conflict(address, "link_not_owned",
+                     f"{asset.qualified_name} already has a Link named {desired['name']!r} that "
+                     f"qatlan did not create; its Link {owned['name']!r} is not renamed")
+        return True
+    ctx.add(address, Action.UPDATE, owned, desired, _link_target(ctx, asset, desired["name"], old),
+            f"link_name changed from {owned['name']!r}: qatlan's Link is renamed")
+    return True
 
 
 def _create_link(ctx: Context, asset: AAsset, address: str, desired: dict) -> None:

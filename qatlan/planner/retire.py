@@ -8,17 +8,23 @@
 - Qualytics side: a container or field skipped as `unmatched` (its Atlan asset is gone) loses
   the external tags qatlan attached. Not done with a domain filter, where "gone" and "moved out
   of the domains" look the same.
+- A renamed `custom_metadata_set`: the values qatlan wrote in the set it used before are
+  removed (the new set gets them through the walk), on every asset in scope, as long as they
+  still hold what qatlan wrote. A renamed `link_name` is not retired but renamed in place
+  (`qatlan.planner.resources.plan_link`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
+from qatlan import addresses
 from qatlan.match import TABLE_TYPES, in_scope, rules_by_datastore
-from qatlan.model import AAsset
-from qatlan.normalize import fold
+from qatlan.model import CM_KIND, AAsset, ACMDef
+from qatlan.normalize import fold, normalize_cm
+from qatlan.plan import Action
 from qatlan.planner.cm import plan_cm
-from qatlan.planner.context import Context
+from qatlan.planner.context import Context, atlan_target
 from qatlan.planner.resources import plan_announcement, plan_link
 from qatlan.planner.tags import retire_atlan_tags, retire_q_tags, split_q_tags
 from qatlan.planner.walk import container_address, q_target
@@ -27,6 +33,7 @@ from qatlan.planner.walk import container_address, q_target
 def retire(ctx: Context) -> None:
     if ctx.settings.push:
         _retire_atlan(ctx)
+        _retire_renamed_sets(ctx)
     if ctx.settings.pull and ctx.matches.domain_guids is None:
         _retire_qualytics(ctx)
 
@@ -49,6 +56,48 @@ def _retire_asset(ctx: Context, asset: AAsset) -> None:
     plan_link(ctx, asset, None)
     if ctx.settings.announcements:
         plan_announcement(ctx, asset, None)
+
+
+def _retire_renamed_sets(ctx: Context) -> None:
+    s, current = ctx.snapshot, ctx.settings.cm_set_name
+    old = []
+    for key in ctx.owned:
+        asset, part = addresses.parse(key)
+        if (part.startswith("cm:") and part[3:] != current and addresses.side(key) == "atlan"
+                and not addresses.is_typedef(key)):
+            old.append((key, asset, part[3:]))
+    if not old:
+        return
+    by_qn: dict[str, list[AAsset]] = defaultdict(list)
+    for a in s.assets.values():
+        if a.status == "ACTIVE":
+            by_qn[a.qualified_name].append(a)
+    for key, prefix, set_name in sorted(old):
+        found = by_qn.get(prefix[len("atlan:"):], [])
+        cm_def = next(iter(sorted((d for d in s.cm_defs.values() if d.display_name == set_name),
+                                  key=lambda d: d.hashed_name)), None)
+        if len(found) != 1 or cm_def is None or not in_scope(found[0], ctx.matches.domain_guids):
+            continue  # gone, ambiguous, out of scope, or the set itself was deleted
+        _retire_set_values(ctx, found[0], key, cm_def, set_name)
+
+
+def _retire_set_values(ctx: Context, asset: AAsset, key: str, cm_def: ACMDef, set_name: str) -> None:
+    hash_of = {a.display_name: a.hashed_name for a in cm_def.attributes}
+    have = dict(asset.cm)
+    owned = ctx.owned.get(key) or {}
+    remove = {}
+    for attr, value in sorted(owned.items()):
+        kind = CM_KIND.get(attr, "string")
+        current = have.get(hash_of.get(attr, ""))
+        if current is not None and normalize_cm(kind, current) == normalize_cm(kind, value):
+            remove[attr] = current
+    if not remove:
+        return  # nothing of qatlan's is left there (removed or edited by someone)
+    target = atlan_target(asset, "cm", set=set_name, set_hash=cm_def.hashed_name,
+                          attributes={a: hash_of[a] for a in remove})
+    ctx.add(key, Action.DELETE, remove, None, target,
+            f"custom_metadata_set is now {ctx.settings.cm_set_name!r}: qatlan's values in "
+            f"{set_name!r} move there")
 
 
 class _Claims:

@@ -18,6 +18,7 @@ from sqlite_utils import Database
 
 from qatlan.normalize import iso_utc
 from qatlan.state.base import whoami, write_transaction
+from qatlan.state.runs import start_run
 from qatlan.errors import LockError, StateError
 
 #: seconds between attempts while waiting for a lock
@@ -36,6 +37,8 @@ class LockInfo:
     since: str
     #: the dead run's lock this one took over, if any (say so to the user)
     replaced: LockInfo | None = field(default=None, compare=False)
+    #: the run recorded together with the lock (`acquire(..., plan_checksum=...)`), if any
+    run_id: int | None = field(default=None, compare=False)
 
     @property
     def holder(self) -> str:
@@ -64,9 +67,11 @@ def read_lock(db: Database) -> LockInfo | None:
     return LockInfo(*row) if row else None
 
 
-def try_acquire(db: Database, command: str) -> tuple[bool, LockInfo]:
+def try_acquire(db: Database, command: str, plan_checksum: str | None = None) -> tuple[bool, LockInfo]:
     """Take the lock if it is free or its holder is dead on this host: (True, our lock, with
-    `replaced` set after a takeover) or (False, the live holder's)."""
+    `replaced` set after a takeover) or (False, the live holder's). With `plan_checksum`, the
+    run (`command`, working on that plan) is recorded in the same transaction: a process
+    killed at any moment leaves both or neither."""
     with write_transaction(db):
         holder = read_lock(db)
         replaced = None
@@ -77,7 +82,8 @@ def try_acquire(db: Database, command: str) -> tuple[bool, LockInfo]:
             mark_killed(db, holder)
             replaced = holder
         user, host, pid = whoami()
-        mine = LockInfo(str(uuid.uuid4()), user, host, pid, command, iso_utc(), replaced)
+        run_id = None if plan_checksum is None else start_run(db, command, plan_checksum)
+        mine = LockInfo(str(uuid.uuid4()), user, host, pid, command, iso_utc(), replaced, run_id)
         db.execute(
             "INSERT INTO lock (id, user, host, pid, command, since) VALUES (?, ?, ?, ?, ?, ?)",
             [mine.id, mine.user, mine.host, mine.pid, mine.command, mine.since],
@@ -90,13 +96,15 @@ def acquire(
     command: str,
     timeout: float = 0.0,
     *,
+    plan_checksum: str | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> LockInfo:
-    """Take the lock, polling for up to `timeout` seconds; else LockError naming the holder."""
+    """Take the lock, polling for up to `timeout` seconds; else LockError naming the holder.
+    `plan_checksum`: record the run with the lock (its id is `LockInfo.run_id`)."""
     deadline = clock() + max(timeout, 0.0)
     while True:
-        ok, info = try_acquire(db, command)
+        ok, info = try_acquire(db, command, plan_checksum)
         if ok:
             return info
         remaining = deadline - clock()

@@ -27,7 +27,8 @@ from qatlan.state.base import whoami, write_transaction
 
 __all__ = ["RUN_OUTCOMES", "RunRecord", "finish_run", "last_run", "list_runs", "recorded_run", "start_run"]
 
-#: what a run ends with; a run is `running` until then
+#: what a run ends with; a run is `running` until then (`killed` is not among them: the next
+#: run that finds the process gone records it, see `qatlan.state.locks`)
 RUN_OUTCOMES = ("ok", "error", "interrupted")
 #: longest message stored with a run
 _MESSAGE_LIMIT = 2000
@@ -51,6 +52,7 @@ class RunRecord:
 
 
 def start_run(db: Database, command: str, plan_checksum: str | None = None) -> int:
+    """Insert a `running` run; joins the caller's transaction if there is one."""
     user, host, pid = whoami()
     row = {"command": command, "started_at": iso_utc(), "outcome": "running",
            "user": user, "host": host, "pid": pid, "plan_checksum": plan_checksum}
@@ -73,8 +75,11 @@ def finish_run(db: Database, run_id: int, outcome: str, counts: Mapping[str, Any
 
 
 @contextlib.contextmanager
-def recorded_run(db: Database, command: str, plan_checksum: str | None = None) -> Iterator[RunRecord]:
-    run = RunRecord(start_run(db, command, plan_checksum))
+def recorded_run(db: Database, command: str, plan_checksum: str | None = None,
+                 run_id: int | None = None) -> Iterator[RunRecord]:
+    """Record a run around a block; `run_id`: a run the caller started (`start_run`), which
+    the block then finishes."""
+    run = RunRecord(run_id if run_id is not None else start_run(db, command, plan_checksum))
     try:
         yield run
     except BaseException as exc:

@@ -83,10 +83,11 @@ class State:
 
     # ----------------------------------------------------------------------- runs
 
-    def run(self, command: str, *, plan_checksum: str | None = None):
+    def run(self, command: str, *, plan_checksum: str | None = None, run_id: int | None = None):
         """Record a run around a block (see `qatlan.state.runs`): a context manager giving a
-        `RunRecord`; `run.finish(outcome, counts, message)` says how it ended."""
-        return runs.recorded_run(self._db, command, plan_checksum)
+        `RunRecord`; `run.finish(outcome, counts, message)` says how it ended. `run_id`: a run
+        already started with `start_run`, which the block finishes."""
+        return runs.recorded_run(self._db, command, plan_checksum, run_id)
 
     def start_run(self, command: str, plan_checksum: str | None = None) -> int:
         """Record a run that starts now (outcome `running`); returns its id."""
@@ -197,6 +198,17 @@ class State:
         rows = self._db.execute("SELECT address, value FROM ownership ORDER BY address")
         return {address: json.loads(value) for address, value in rows}
 
+    def owned_names(self) -> dict[str, list[str]]:
+        """The Link names and custom metadata sets qatlan owns values under, from all of its
+        records: `{"link": [...], "cm": [...]}` (refresh reads these too, so that a renamed
+        `link_name` or `custom_metadata_set` can be moved rather than orphaned)."""
+        links = self._db.execute(
+            "SELECT DISTINCT json_extract(value, '$.name') FROM ownership WHERE address LIKE '%#link'")
+        sets = self._db.execute(
+            "SELECT DISTINCT substr(address, instr(address, '#cm:') + 4) FROM ownership "
+            "WHERE address LIKE 'atlan:%#cm:%' AND address NOT LIKE 'atlan:typedef#%'")
+        return {"link": sorted(n for (n,) in links if n), "cm": sorted(n for (n,) in sets if n)}
+
     def set_owned(self, address: str, value: Any, run_id: int | None = None,
                   plan_id: int | None = None) -> None:
         """Record that qatlan wrote `value` at `address` (insert or replace); `value` None
@@ -228,9 +240,11 @@ class State:
         """Who holds the lock, or None."""
         return locks.read_lock(self._db)
 
-    def acquire_lock(self, command: str, timeout: float = 0.0) -> LockInfo:
-        """Take the lock, waiting up to `timeout` seconds; LockError names the holder."""
-        return locks.acquire(self._db, command, timeout)
+    def acquire_lock(self, command: str, timeout: float = 0.0, *,
+                     plan_checksum: str | None = None) -> LockInfo:
+        """Take the lock, waiting up to `timeout` seconds; LockError names the holder. With
+        `plan_checksum`, the run is recorded with the lock, atomically (`LockInfo.run_id`)."""
+        return locks.acquire(self._db, command, timeout, plan_checksum=plan_checksum)
 
     def release_lock(self, lock_id: str) -> bool:
         """Release our lock; False if it was no longer ours (force-unlocked meanwhile)."""
@@ -242,9 +256,10 @@ class State:
         return locks.force_unlock(self._db, lock_id, force=force)
 
     @contextlib.contextmanager
-    def locked(self, command: str, timeout: float = 0.0) -> Iterator[LockInfo]:
+    def locked(self, command: str, timeout: float = 0.0, *,
+               plan_checksum: str | None = None) -> Iterator[LockInfo]:
         """Hold the lock for the block; released on exit, also on errors."""
-        info = self.acquire_lock(command, timeout)
+        info = self.acquire_lock(command, timeout, plan_checksum=plan_checksum)
         try:
             yield info
         finally:

@@ -17,6 +17,7 @@ from qatlan.clients.atlan.records import (
     ASSET_ATTRIBUTES,
     asset_record,
     cm_def_record,
+    cm_defs_of,
     connection_qn_of,
     connection_record,
     domain_record,
@@ -244,7 +245,7 @@ class AtlanClient:
         connection_qns: Iterable[str],
         *,
         type_names: Sequence[str] = ASSET_TYPES,
-        cm_def: ACMDef | None = None,
+        cm_def: ACMDef | Sequence[ACMDef] | None = None,
         modified_since_ms: int | None = None,
     ) -> AsyncIterator[AAsset]:
         """Assets of these types under these connections.
@@ -265,8 +266,8 @@ class AtlanClient:
             filters.append({"terms": {"__state": ["ACTIVE", "DELETED"]}})
             filters.append({"range": {"__modificationTimestamp": {"gte": modified_since_ms}}})
         attributes = list(ASSET_ATTRIBUTES)
-        if cm_def:
-            attributes += [f"{cm_def.hashed_name}.{a.hashed_name}" for a in cm_def.attributes]
+        for d in cm_defs_of(cm_def):
+            attributes += [f"{d.hashed_name}.{a.hashed_name}" for a in d.attributes]
         with self._persona_hint(qns):
             async for hit in self.search({"bool": {"filter": filters}}, attributes=attributes):
                 yield asset_record(hit, cm_def)
@@ -290,7 +291,7 @@ class AtlanClient:
             found.append(link_record(hit))
         return found
 
-    async def read_entities(self, guids: Iterable[str], cm_def: ACMDef | None = None, *,
+    async def read_entities(self, guids: Iterable[str], cm_def: ACMDef | Sequence[ACMDef] | None = None, *,
                             related_links: bool = False) -> Entities:
         """ACTIVE assets (with `cm_def`'s values) and Links by GUID: `GET /entity/bulk`,
         `READ_LIMIT` GUIDs per request, concurrently. Entities that are archived, gone or not
@@ -309,7 +310,7 @@ class AtlanClient:
         await gather(*(self._read_some(p, cm_def, found, related_links) for p in parts))
         return found
 
-    async def _read_some(self, guids: list[str], cm_def: ACMDef | None, found: Entities,
+    async def _read_some(self, guids: list[str], cm_def: ACMDef | Sequence[ACMDef] | None, found: Entities,
                          related: bool) -> None:
         try:
             entities = await self._get_bulk(guids, related)

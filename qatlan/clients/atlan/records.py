@@ -8,7 +8,7 @@ only: a classification whose `entityGuid` is another asset's GUID was propagated
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from qatlan.errors import ApiResponseError
@@ -27,6 +27,7 @@ __all__ = [
     "ASSET_ATTRIBUTES",
     "asset_record",
     "cm_def_record",
+    "cm_defs_of",
     "connection_qn_of",
     "connection_record",
     "direct_tags",
@@ -77,8 +78,17 @@ def direct_tags(entity: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def asset_record(entity: Mapping[str, Any], cm_def: ACMDef | None = None) -> AAsset:
-    """An `AAsset` from a search hit or an entity; `cm_def` picks the custom metadata to keep."""
+def cm_defs_of(cm_def: ACMDef | Sequence[ACMDef] | None) -> tuple[ACMDef, ...]:
+    """One custom metadata set, several, or none, as a tuple."""
+    if cm_def is None:
+        return ()
+    return (cm_def,) if isinstance(cm_def, ACMDef) else tuple(cm_def)
+
+
+def asset_record(entity: Mapping[str, Any], cm_def: ACMDef | Sequence[ACMDef] | None = None) -> AAsset:
+    """An `AAsset` from a search hit or an entity; `cm_def` picks the custom metadata set (or
+    sets) to keep. Values are keyed by attribute hashed name, which Atlan makes unique across
+    sets (qatlan reads more than one set only while retiring a renamed one)."""
     attrs = entity.get("attributes") or {}
     type_name = _required(entity, "typeName")
     qn = attrs.get("qualifiedName")
@@ -122,17 +132,18 @@ def _announcement(attrs: Mapping[str, Any]) -> Announcement | None:
     )
 
 
-def _cm_values(entity: Mapping[str, Any], cm_def: ACMDef) -> tuple[tuple[str, Any], ...]:
-    """Values of the set's attributes: flat `<set>.<attr>` keys (search) or `businessAttributes`."""
+def _cm_values(entity: Mapping[str, Any], cm_def: ACMDef | Sequence[ACMDef]) -> tuple[tuple[str, Any], ...]:
+    """Values of the sets' attributes: flat `<set>.<attr>` keys (search) or `businessAttributes`."""
     attrs = entity.get("attributes") or {}
-    nested = (entity.get("businessAttributes") or {}).get(cm_def.hashed_name) or {}
     values = {}
-    for attr in cm_def.attributes:
-        value = attrs.get(f"{cm_def.hashed_name}.{attr.hashed_name}")
-        if value is None:
-            value = nested.get(attr.hashed_name)
-        if value is not None:
-            values[attr.hashed_name] = value
+    for d in cm_defs_of(cm_def):
+        nested = (entity.get("businessAttributes") or {}).get(d.hashed_name) or {}
+        for attr in d.attributes:
+            value = attrs.get(f"{d.hashed_name}.{attr.hashed_name}")
+            if value is None:
+                value = nested.get(attr.hashed_name)
+            if value is not None:
+                values[attr.hashed_name] = value
     return tuple(sorted(values.items()))
 
 
