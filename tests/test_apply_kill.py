@@ -152,3 +152,23 @@ def test_a_saved_plan_killed_as_soon_as_it_holds_the_lock_is_resumed_with_its_ow
         assert check.exit_code == 0, check.output
     finally:
         sb.stop()
+
+
+def test_a_sigkill_sweep_converges_to_the_clean_result(tmp_path):
+    """Issue 12's sweep at small size (bench/kill_sweep.py runs the large one): 20 kills at
+    random points (journal rows, or a time after the lock), each after a stop so that the
+    requests in flight land, half with a refresh before the resume, a third with the resume
+    killed too."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from kill_sweep import run_sweep
+
+    result = run_sweep("tables=12,columns=4,seed=1", trials=20, stop=0.3, seed=12, work=tmp_path,
+                       latency_ms=15)
+    trials = result["trials"]
+    assert len(trials) == 20
+    assert any(t["refresh_before_resume"] for t in trials) and any(t["resume_killed_at"] for t in trials)
+    failed = [t for t in trials if not t["ok"]]
+    assert not failed, failed[:2]
+    assert all(t["repeated_writes"] == 0 and t["duplicate_links"] == 0 and t["final_exit"] == 0 for t in trials)
