@@ -17,13 +17,16 @@ and the plan file, never from what qatlan did:
   with all its changes, one per Link), one bulk archive per `batch_size` Link deletes, one
   typedef write per kind of definition; Qualytics: one PATCH per `batch_size` containers and
   per `batch_size` fields, one PUT per datastore, one POST per external tag definition.
-  Reads: the targets re-read before writing (design §6): `GET /entity/bulk` with 100 GUIDs,
-  one index search per page (300) of Links to create (they have no GUID yet); Qualytics
-  containers by id (100 a page), the fields of each container, each datastore; one typedef
-  read when definitions change. Then the read-back that issue #5 requires ("after writing,
-  read back what was written"): `GET /entity/bulk` with 100 GUIDs per 100 Atlan entities
-  written. The search index lags writes, so the consistent GET is the only way to read back;
-  a Qualytics write answers with the updated objects, so reading those back costs nothing.
+  Reads: the targets re-read before writing (design §6): `GET /entity/bulk` with 100 GUIDs
+  (assets, the assets Links are created on, whose `links` relationship comes in the same
+  answer, and Links by GUID); Qualytics objects right before each write batch (its API has
+  no conditional write, so this read is what keeps a person's tag: issue #12): one
+  containers page per container batch, the fields of each container once per field batch
+  it appears in, each datastore; one typedef read when definitions change. Then the
+  read-back that issue #5 requires ("after writing, read back what was written"):
+  `GET /entity/bulk` with 100 GUIDs per 100 Atlan entities written. The search index lags
+  writes, so the consistent GET is the only way to read back; a Qualytics write answers
+  with the updated objects, so reading those back costs nothing.
 """
 
 from __future__ import annotations
@@ -120,34 +123,52 @@ def _changed_keys(con: sqlite3.Connection, kind: str, prev_id: int, new_id: int)
     return int(row[0])
 
 
+def _num(value: Any) -> tuple[int, str]:
+    return (int(value), "") if str(value).isdigit() else (0, str(value))
+
+
+def _field_reads(fields: list[tuple[Any, Any]]) -> int:
+    """Container field listings read right before the field batches: fields in container
+    order, `Q_BATCH` distinct fields a batch, each container once per batch it appears in."""
+    ordered = sorted(set(fields), key=lambda cf: (_num(cf[0]), _num(cf[1])))
+    return sum(len({c for c, _ in ordered[i:i + Q_BATCH]}) for i in range(0, len(ordered), Q_BATCH))
+
+
 def apply_minimum(plan: dict[str, Any]) -> dict[str, Any]:
     """Minimum reads and writes to apply `plan` (a plan JSON document)."""
     assets, links, link_creates, link_deletes, typedef_kinds = set(), 0, 0, 0, set()
+    reread: set = set()  # GUIDs read before writing: assets, Links' assets, Links by GUID
     q_objects: dict[str, set] = defaultdict(set)
-    q_field_containers: set = set()
+    q_fields: list[tuple[Any, Any]] = []
     for change in plan.get("changes", []):
         address, target = change["address"], change.get("target") or {}
         if address.startswith("atlan:typedef#"):
             typedef_kinds.add(address.split("#", 1)[1].split(":", 1)[0])
         elif address.startswith("atlan:"):
+            asset = target.get("guid") or address.split("#", 1)[0]
             if address.endswith("#link"):
                 link_deletes += change["action"] == "delete"
                 links += change["action"] != "delete"
                 link_creates += change["action"] == "create"
+                reread.add(asset)
+                if target.get("link_guid"):
+                    reread.add(target["link_guid"])
             else:
-                assets.add(target.get("guid") or address.split("#", 1)[0])
+                assets.add(asset)
+                reread.add(asset)
         elif address.startswith("qualytics:"):
             kind = target.get("kind", "?")
             q_objects[kind].add(target.get("id"))
             if kind == "field":
-                q_field_containers.add(target.get("container_id") or address.rsplit("/", 1)[0])
+                container = target.get("container_id") or address.rsplit("/", 1)[0]
+                q_fields.append((container, target.get("id")))
     a_writes = _pages(len(assets) + links, A_BATCH) + _pages(link_deletes, A_BATCH) + len(typedef_kinds)
-    a_reread = _pages(len(assets) + links - link_creates + link_deletes, A_GUIDS) + _pages(link_creates, A_PAGE)
+    a_reread = _pages(len(reread), A_GUIDS)
     a_readback = _pages(len(assets) + links + link_deletes, A_GUIDS)
     a_reads = a_reread + a_readback + (1 if typedef_kinds else 0)
     q_writes = (_pages(len(q_objects["container"]), Q_BATCH) + _pages(len(q_objects["field"]), Q_BATCH)
                 + len(q_objects["datastore"]))
-    q_reads = (_pages(len(q_objects["container"]), Q_PAGE) + len(q_field_containers)
+    q_reads = (_pages(len(q_objects["container"]), Q_BATCH) + _field_reads(q_fields)
                + len(q_objects["datastore"]))
     detail = {"atlan_assets": len(assets), "atlan_links": links, "atlan_link_creates": link_creates,
               "atlan_reread": a_reread, "atlan_readback": a_readback,
