@@ -134,11 +134,11 @@ def mark_killed(db: Database, holder: LockInfo) -> int:
     ).rowcount
 
 
-def is_alive_here(holder: LockInfo) -> bool:
-    """True when the holder runs on this host and its pid is a live process."""
+def _here(holder: LockInfo) -> bool | None:
+    """On this host: whether the holder's pid is a live process; None on another host."""
     _, host, _ = whoami()
     if holder.host != host or holder.pid <= 0:
-        return False
+        return None
     try:
         os.kill(holder.pid, 0)
     except ProcessLookupError:
@@ -148,17 +148,14 @@ def is_alive_here(holder: LockInfo) -> bool:
     return True
 
 
+def is_alive_here(holder: LockInfo) -> bool:
+    """True when the holder runs on this host and its pid is a live process."""
+    return _here(holder) is True
+
+
 def is_dead_here(holder: LockInfo) -> bool:
-    _, host, _ = whoami()
-    if holder.host != host or holder.pid <= 0:
-        return False
-    try:
-        os.kill(holder.pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # exists but not ours (EPERM)
-        return False
-    return False
+    """True when the holder ran on this host and its process is gone (a lock to take over)."""
+    return _here(holder) is False
 
 
 def release(db: Database, lock_id: str) -> bool:
