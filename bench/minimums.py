@@ -38,7 +38,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-A_PAGE, A_BATCH, A_GUIDS = 300, 20, 100
+A_PAGE, A_BATCH, A_GUIDS = 300, 50, 100
 Q_PAGE, Q_BATCH = 100, 50
 _SIGNATURE = ("last_profiled", "last_scanned", "active_checks", "active_anomalies")
 

@@ -50,7 +50,7 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 def test_minimal_config_gets_every_default(tmp_path):
     config = load_config(write(tmp_path, MINIMAL), env={})
     assert config.atlan.url == "https://acme.atlan.com"
-    assert (config.atlan.page_size, config.atlan.batch_size) == (300, 20)
+    assert (config.atlan.page_size, config.atlan.batch_size) == (300, 50)
     assert (config.atlan.requests_per_minute, config.atlan.concurrency) == (400, 4)
     atlan = config.atlan
     assert (atlan.timeout, atlan.verify_tls, atlan.max_retries) == (30.0, True, 5)

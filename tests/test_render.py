@@ -57,6 +57,21 @@ def test_human_groups_changes_by_asset_with_terraform_symbols():
     assert "  # qualytics:Sales/orders will be updated\n    + tag:Gold (external)" in text
 
 
+def test_human_lists_at_most_max_assets_and_counts_the_rest_in_full():
+    tables = [f"default/snowflake/1/DB/PUBLIC/T{i:03d}" for i in range(30)]
+    plan = make_plan(*(Change(f"atlan:{qn}#tag:PII", Action.CREATE, None, {"name": "PII"}) for qn in tables),
+                     *(Change(f"atlan:{qn}#link", Action.CREATE, None, {"name": "Qualytics", "url": f"https://q/{i}"})
+                       for i, qn in enumerate(tables[:10])))
+    full = render.human(plan)
+    capped = render.human(plan, max_assets=12)
+    assert all(f"atlan:{qn} will be updated" in full for qn in tables)
+    listed = [qn for qn in tables if f"atlan:{qn} will be updated" in capped]
+    assert len(listed) == 12
+    assert "... and 18 changes on 18 more assets not listed here" in capped
+    # the summary still counts every change
+    assert capped.split("not listed here")[1].count("40 to add") == full.count("40 to add") == 1
+
+
 def test_human_lists_definitions_before_asset_changes():
     text = render.human(typical_plan())
     assert text.index("# atlan:typedef#cm:Qualytics will be created") < text.index(f"# atlan:{QN}")

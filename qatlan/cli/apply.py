@@ -11,6 +11,7 @@ import typer
 
 from qatlan.cli.common import (
     CONFIG_OPTION,
+    MAX_ASSETS,
     LOCK_TIMEOUT_OPTION,
     STATE_OPTION,
     fail,
@@ -94,7 +95,7 @@ def _plan_to_apply(cfg: Any, st: Any, options: Any, auto_approve: bool) -> Any:
         plan = make_plan(cfg, st, options, progress=progress)
     finally:
         progress.close()
-    typer.echo(human(plan, color=sys.stdout.isatty()))
+    typer.echo(human(plan, color=sys.stdout.isatty(), max_assets=MAX_ASSETS))
     if plan.is_empty():
         return None
     _approve(auto_approve)

@@ -52,6 +52,10 @@ CONFIG_OPTION = typer.Option(
 STATE_OPTION = typer.Option(
     None, "--state", help="Path to the state database (default: the \\[state] path in qatlan.toml)."
 )
+#: assets whose changes `plan` and `apply` list on a terminal by default; a million-column first
+#: plan would otherwise print half a gigabyte (`show`, `--json` and `--out` keep everything)
+MAX_ASSETS = 1000
+
 LOCK_TIMEOUT_OPTION = typer.Option(
     0.0, "--lock-timeout", help="Seconds to wait for another run's state lock before failing."
 )

@@ -12,6 +12,7 @@ import typer
 
 from qatlan.cli.common import (
     CONFIG_OPTION,
+    MAX_ASSETS,
     LOCK_TIMEOUT_OPTION,
     STATE_OPTION,
     fail,
@@ -66,6 +67,7 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON (docs/plan-format.md)."),
     as_markdown: bool = typer.Option(False, "--markdown", help="Print a pull-request comment (under 65,536 characters)."),
     detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode", help="Exit 0 when in sync, 2 for changes (or changes waiting for definitions), 1 for errors."),
+    max_assets: int = typer.Option(MAX_ASSETS, "--max-assets", min=0, metavar="N", help="List the changes of at most N assets on the terminal and count the rest (0: all; --json, --out and `show` always have every change)."),
     target: list[str] = typer.Option(None, "--target", metavar="PATTERN", help="Only changes whose address or asset matches (shell wildcards; repeatable)."),
     exclude: list[str] = typer.Option(None, "--exclude", metavar="PATTERN", help="Leave out changes whose address or asset matches (repeatable)."),
     pull_only: bool = typer.Option(False, "--pull-only", help="Only Atlan → Qualytics (tags)."),
@@ -100,7 +102,7 @@ def plan(
             progress.close()
     if out is not None:
         write_plan_file(result, out, checksum=checksum, key=os.environ.get(PLAN_KEY_ENV) or None)
-    _print_plan(result, as_json, as_markdown, checksum)
+    _print_plan(result, as_json, as_markdown, checksum, max_assets=max_assets)
     if not result.is_empty():
         note = _saved_note(out) if out is not None else NOT_SAVED
         typer.echo("\n" + note, err=as_json or as_markdown)
@@ -113,7 +115,8 @@ def plan(
         raise typer.Exit(2)
 
 
-def _print_plan(result, as_json: bool, as_markdown: bool, checksum: str | None = None) -> None:
+def _print_plan(result, as_json: bool, as_markdown: bool, checksum: str | None = None, *,
+                max_assets: int = 0) -> None:
     from qatlan import render
 
     if as_json:
@@ -122,7 +125,7 @@ def _print_plan(result, as_json: bool, as_markdown: bool, checksum: str | None =
     elif as_markdown:
         typer.echo(render.markdown(result), nl=False)
     else:
-        _echo_pieces(render.human_pieces(result, color=sys.stdout.isatty()))
+        _echo_pieces(render.human_pieces(result, color=sys.stdout.isatty(), max_assets=max_assets))
 
 
 @commands.command()

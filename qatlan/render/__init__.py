@@ -61,15 +61,17 @@ __all__ = [
 ]
 
 
-def human(plan: Plan, *, color: bool = False) -> str:
-    """The plan for a terminal; ANSI colours only when `color` (the CLI passes isatty)."""
-    return render_human(plan, color=color)
+def human(plan: Plan, *, color: bool = False, max_assets: int = 0) -> str:
+    """The plan for a terminal; ANSI colours only when `color` (the CLI passes isatty);
+    `max_assets` > 0 lists that many assets' changes and counts the rest."""
+    return render_human(plan, color=color, max_assets=max_assets)
 
 
-def human_pieces(plan: Plan, *, color: bool = False) -> Iterator[str]:
+def human_pieces(plan: Plan, *, color: bool = False, max_assets: int = 0) -> Iterator[str]:
     """`human(plan, color=color)` in pieces that start and end at line ends (joined, the
-    same text), so a large plan is written without holding its whole text."""
-    return iter_human(plan, color=color)
+    same text), so a large plan is written without holding its whole text. `max_assets` > 0
+    lists that many assets' changes and counts the rest."""
+    return iter_human(plan, color=color, max_assets=max_assets)
 
 
 def markdown(plan: Plan, *, limit: int = GITHUB_LIMIT) -> str:

@@ -43,16 +43,18 @@ class _Paint:
         return f"{_STYLE[style]}{text}{_RESET}" if self.color else text
 
 
-def render_human(plan: Plan, *, color: bool = False) -> str:
-    return "".join(iter_human(plan, color=color))
+def render_human(plan: Plan, *, color: bool = False, max_assets: int = 0) -> str:
+    return "".join(iter_human(plan, color=color, max_assets=max_assets))
 
 
-def iter_human(plan: Plan, *, color: bool = False, batch: int = BATCH) -> Iterator[str]:
-    """`render_human`'s text in pieces of about `batch` lines, split only at line ends."""
+def iter_human(plan: Plan, *, color: bool = False, batch: int = BATCH,
+               max_assets: int = 0) -> Iterator[str]:
+    """`render_human`'s text in pieces of about `batch` lines, split only at line ends.
+    `max_assets` > 0 lists the changes of that many assets and counts the rest."""
     with gc_paused():
         pending: list[str] = []
         sep = ""
-        for block in _blocks(plan, _Paint(color)):
+        for block in _blocks(plan, _Paint(color), max_assets):
             pending += block
             if len(pending) >= batch:
                 yield sep + "\n".join(pending)
@@ -61,11 +63,11 @@ def iter_human(plan: Plan, *, color: bool = False, batch: int = BATCH) -> Iterat
             yield sep + "\n".join(pending)
 
 
-def _blocks(plan: Plan, paint: _Paint) -> Iterator[list[str]]:
+def _blocks(plan: Plan, paint: _Paint, max_assets: int = 0) -> Iterator[list[str]]:
     """The plan's lines, a block at a time (each asset's changes are one block)."""
     if not plan.is_empty():
         yield ["qatlan will perform the following actions:", ""]
-        yield from _changes(plan, paint)
+        yield from _changes(plan, paint, max_assets)
     yield _definitions_missing(plan)
     yield _conflicts(plan, paint)
     yield _skipped(plan)
@@ -93,9 +95,15 @@ def _tail(plan: Plan, paint: _Paint) -> list[str]:
     return out
 
 
-def _changes(plan: Plan, paint: _Paint) -> Iterator[list[str]]:
+def _changes(plan: Plan, paint: _Paint, max_assets: int = 0) -> Iterator[list[str]]:
     sym = {s: f"    {p} " for s, p in paint.sym.items()}
+    shown = hidden_assets = hidden_changes = 0
     for subject, changes in groups(plan.changes):
+        if max_assets and shown >= max_assets:
+            hidden_assets += 1
+            hidden_changes += len(changes)
+            continue
+        shown += 1
         block = [paint("#", "  " + header(subject, changes))]
         append = block.append
         for change, part in changes:
@@ -103,6 +111,10 @@ def _changes(plan: Plan, paint: _Paint) -> Iterator[list[str]]:
                 append(sym[s] + text)
         append("")
         yield block
+    if hidden_assets:
+        yield [f"  ... and {plural(hidden_changes, 'change')} on {plural(hidden_assets, 'more asset')} "
+               "not listed here (the summary below counts them all; `qatlan show FILE` or "
+               "`--json` lists every change, `--max-assets 0` lists them here)", ""]
 
 
 def _definitions_missing(plan: Plan) -> list[str]:
