@@ -8,6 +8,8 @@ against the in-process sandbox.
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -246,4 +248,35 @@ def test_an_interrupted_apply_whose_state_moved_on_is_reported_stale(tmp_path):
                 "set": {"quality_score": {**rig.container(cid)["quality_score"], "total": 1.5}}})
     rig.plan()
     assert find_interrupted(rig.state).stale
+    rig.close()
+
+
+def test_a_kept_tag_missing_from_a_qualytics_write_answer_is_written_back(tmp_path):
+    rig = Rig(tmp_path, SPEC, push=False)
+    plan = rig.plan()
+    patches = []
+
+    def drop_a_kept_tag(request, response):
+        patches.append(request)
+        if len(patches) > 1:
+            return None
+        body = response.json()
+        for obj in body:  # as if someone's concurrent write had replaced the list
+            obj["global_tags"] = [t for t in obj.get("global_tags") or () if t.get("type") == "external"]
+        return httpx.Response(response.status_code, json=body)
+
+    rig.transports["qualytics_transport"] = Hook(rig.transports["qualytics_transport"],
+                                                 _is("PATCH", "/api/containers"), after=drop_a_kept_tag,
+                                                 times=100)
+    result = rig.apply(plan)
+    kept = [c for c in rig.state.load_snapshot().containers.values()
+            if any(t.type != "external" for t in c.tags) and any(
+                ch.target.get("id") == c.id for ch in plan.changes if ch.target.get("kind") == "container")]
+    assert kept, "the world has a container with a Qualytics tag that qatlan writes to"
+    first = {o["id"]: o["tags"] for o in json.loads(patches[0].content)}
+    again = [json.loads(p.content) for p in patches[1:]]
+    restored = {o["id"]: o["tags"] for body in again for o in body if o["id"] in first}
+    # the kept tags went out again, for the containers whose answer lacked them
+    assert restored and all(set(first[i]) <= set(tags) for i, tags in restored.items())
+    assert result.ok and not result.inconsistencies
     rig.close()
