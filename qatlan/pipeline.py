@@ -225,7 +225,7 @@ def check_applicable(saved: SavedPlan, state: State, key: str | None = None) -> 
     checks (`check_not_stale`). Raises PlanFileError / StaleStateError."""
     if saved.plan.base.get("lineage") != state.lineage:
         check_not_stale(saved.plan, state)  # another state database: that message first
-    recorded = state.load_plan(saved.checksum) is not None
+    recorded = state.plan_id(saved.checksum) is not None
     if not recorded and not (key and signature_ok(saved, key)):
         signed = " or signed with the key in QATLAN_PLAN_KEY" if key else ""
         raise PlanFileError(
