@@ -5,14 +5,13 @@ and Atlan connections, assets, links, domains and definitions. Matching and plan
 functions over these records. Every record has a `kind` and a `key`; `(kind, key)` identifies
 it within a snapshot and is how the state shares unchanged rows between snapshots.
 
-The state stores records as JSON (pydantic-core serialises the dataclasses in field order);
-`record_from_dict` rebuilds them. `Skip` (an asset or change left alone, and why) and the
+The state stores records as JSON (pydantic-core serialises the dataclasses in field order,
+and validates them back: `qatlan.state.snapshots`). `Skip` (an asset or change left alone, and why) and the
 custom metadata table (`CM_SCHEMA`) are plain data shared by matching, planning and apply.
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
@@ -389,43 +388,3 @@ class Snapshot:
             q_tags=buckets["q.tagdef"],
             **meta,
         )
-
-
-# --------------------------------------------------------------------------- (de)serialisation
-
-
-#: string fields whose values repeat across records (types, connections, parents, users)
-_SHARED = ("type_name", "connection_qn", "parent_qn", "status", "updated_by", "container_type",
-           "field_type", "store_type", "type")
-
-
-def _shared(value: Any) -> Any:
-    return sys.intern(value) if type(value) is str else value
-
-
-def record_from_dict(kind: str, data: Mapping[str, Any]) -> Any:
-    """Rebuild a record of `kind` from its JSON form (a dict of its fields).
-
-    Strings that repeat across records (see `_SHARED`, tag and custom-metadata attribute
-    names) are interned, so a snapshot of 200,000 assets holds each of them once.
-    """
-    cls = RECORD_TYPES[kind]
-    values = dict(data)
-    for name in _SHARED:
-        if name in values:
-            values[name] = _shared(values[name])
-    if "tags" in values and cls in (QDatastore, QContainer, QField):
-        values["tags"] = tuple(QTag(**{k: _shared(v) for k, v in t.items()}) for t in values["tags"])
-    elif "tags" in values:
-        values["tags"] = tuple(_shared(t) for t in values["tags"])
-    if values.get("score") is not None:
-        values["score"] = QualityScore(**values["score"])
-    if values.get("announcement") is not None:
-        values["announcement"] = Announcement(**values["announcement"])
-    if "domain_guids" in values:
-        values["domain_guids"] = tuple(_shared(g) for g in values["domain_guids"])
-    if "cm" in values:
-        values["cm"] = tuple((_shared(k), v) for k, v in values["cm"])
-    if cls is ACMDef:
-        values["attributes"] = tuple(ACMAttribute(**a) for a in values.get("attributes", ()))
-    return cls(**values)

@@ -76,7 +76,8 @@ def every_kind() -> Snapshot:
                connection_qn="default/snowflake/1", parent_qn="default/snowflake/1/SALES/PUBLIC",
                domain_guids=("d-1",), tags=("h1", "h2"),
                announcement=Announcement("warning", "2 anomalies", "see Qualytics", "qatlan"),
-               cm=(("attr1", 91.5), ("attr2", "https://q/x")), update_time=1700000000000),
+               cm=(("attr1", 91.5), ("attr2", "https://q/x"), ("attr3", 7), ("attr4", 63.0)),
+               update_time=1700000000000),
         ALink(guid="l-1", qualified_name="ln/1", name="Qualytics", url="https://q/x",
               asset_guid="a-1"),
         ADomain(guid="d-1", qualified_name="default/domain/sales", name="Sales"),
@@ -181,6 +182,21 @@ def test_every_record_kind_round_trips(state):
     assert (loaded.id, loaded.taken_at, loaded.complete, loaded.missing) == (
         sid, "2024-05-01T00:00:00Z", False, ("atlan: connection x (403)",))
     assert loaded.datastores[1].tags[1].integration_id == 4
+    # values keep their JSON types: an int stays an int, 63.0 stays a float (the plan and its
+    # checksum print them)
+    assert [repr(r) for r in loaded.records()] == [repr(r) for r in snap.records()]
+
+
+def test_a_record_with_a_field_this_qatlan_does_not_know_is_refused_by_name(state):
+    sid = state.save_snapshot(every_kind())
+    db = sqlite3.connect(state.path)
+    with db:
+        db.execute("UPDATE records SET data = json_set(data, '$.shiny', 1) WHERE kind = 'q.field'")
+    db.close()
+    with pytest.raises(StateError, match=r"snapshot \d+ holds a record this qatlan cannot read "
+                                         r"\(q\.field 100: shiny: Unexpected keyword argument\)") as err:
+        state.load_snapshot(sid)
+    assert "upgrade qatlan" in err.value.hint
 
 
 def test_serial_moves_only_when_content_changes(state):
