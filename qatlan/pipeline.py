@@ -16,7 +16,9 @@ apply. The CLI (`qatlan plan`, `qatlan match`) is a thin shell over these functi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -29,7 +31,7 @@ from qatlan.errors import ConfigError, PlanFileError, StaleStateError, StateErro
 from qatlan.match import MatchResult, match, resolve_domains
 from qatlan.model import Snapshot
 from qatlan.normalize import iso_utc
-from qatlan.plan import Plan, SavedPlan, signature_ok
+from qatlan.plan import Plan, PlanFileWriter, SavedPlan, signature_ok
 from qatlan.planner import PlanSettings, check_removals, owned_item_count, plan
 from qatlan.refresh import OLDEST_FIELD_READ, refresh
 from qatlan.state import State
@@ -173,14 +175,24 @@ def make_plan(config: Config, state: State, options: PlanOptions = PlanOptions()
 
 def make_stored_plan(config: Config, state: State, options: PlanOptions = PlanOptions(), *,
                      now: Callable[[], float] = time.time, progress: ProgressFn | None = None,
+                     out: str | os.PathLike[str] | None = None, key: str | None = None,
                      **transports: Any) -> tuple[Plan, str]:
-    """`make_plan`, returning `(plan, plan_checksum(plan))` (the checksum comes from storing)."""
+    """`make_plan`, returning `(plan, plan_checksum(plan))` (the checksum comes from storing).
+
+    With `out`, the plan is also saved to that file (`qatlan plan --out`, signed with `key`),
+    from the same encoding that stores it: the plan is serialised once. The file's folder is
+    checked before any work, and no file is left when planning fails or is refused.
+    """
     settings = settings_from(config, options)
-    with state.run("plan") as run:
-        result, owned = _plan(config, state, options, settings, now, progress, transports, run.id)
-        check_removals(result, owned_item_count(owned), settings)
-        checksum = state.save_plan(result, run.id)
-        run.finish("ok", counts=result.summary())
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(PlanFileWriter(out)) if out is not None else None
+        with state.run("plan") as run:
+            result, owned = _plan(config, state, options, settings, now, progress, transports, run.id)
+            check_removals(result, owned_item_count(owned), settings)
+            checksum = state.save_plan(result, run.id, tee=writer.write if writer else None)
+            if writer is not None:
+                writer.commit(checksum, key)
+            run.finish("ok", counts=result.summary())
     return result, checksum
 
 

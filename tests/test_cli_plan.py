@@ -174,10 +174,14 @@ def test_plan_prints_saves_and_stores_exactly_what_one_json_dumps_gives(cfg, tmp
     plan = read_plan_file(saved)
     assert len(plan.changes) > 200  # more than one streamed piece
     checksum = hashlib.sha256(_canonical(plan)).hexdigest()
-    doc = {"format_version": 1, "qatlan_version": __version__, "checksum": checksum,
-           "plan": plan.to_dict()}
+    # the file: the wrapper, the plan object canonical (encoded once with the state's copy),
+    # then the checksum
+    doc = {"format_version": 1, "qatlan_version": __version__, "plan": json.loads(_canonical(plan)),
+           "checksum": checksum}
     assert saved.read_text() == json.dumps(doc, separators=(",", ":")) + "\n"
-    assert planned.stdout == json.dumps(render.json(plan), ensure_ascii=False) + "\n"
+    # stdout: one line, the same document (its dicts in the plan's own key order)
+    assert planned.stdout.count("\n") == 1
+    assert json.loads(planned.stdout) == render.json(plan)
     with sqlite3.connect(tmp_path / "state" / "qatlan.db") as db:
         stored = db.execute("SELECT checksum, body FROM plans ORDER BY id DESC").fetchone()
     assert stored[0] == checksum and zlib.decompress(stored[1]) == _canonical(plan)
@@ -293,3 +297,28 @@ def test_a_usage_error_exits_1_never_2_which_means_changes(args):
     assert result.exit_code == 1, result.output
     assert "Usage:" in result.output
 
+
+
+def test_an_unwritable_out_path_is_refused_before_any_work_and_leaves_nothing(cfg, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    result = invoke("plan", "-c", cfg, "--out", str(blocker / "plan.json"))
+    assert result.exit_code == 1
+    assert "cannot write the plan" in result.output and "Traceback" not in result.output
+    # refused before the refresh: no snapshot was taken, no plan recorded
+    with sqlite3.connect(tmp_path / "state" / "qatlan.db") as db:
+        assert db.execute("SELECT count(*) FROM plans").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM snapshots").fetchone()[0] == 0
+
+
+def test_a_plan_that_fails_leaves_no_file_and_no_temp_file(cfg, tmp_path, monkeypatch):
+    import qatlan.pipeline as pipeline
+
+    def refuse(*args, **kwargs):
+        raise pipeline.ConfigError("refused for the test")
+
+    monkeypatch.setattr(pipeline, "check_removals", refuse)
+    out = tmp_path / "plans" / "plan.json"
+    result = invoke("plan", "-c", cfg, "--out", str(out))
+    assert result.exit_code != 0 and "refused for the test" in result.output
+    assert list(out.parent.iterdir()) == []

@@ -15,7 +15,7 @@ from qatlan import __version__
 from qatlan.errors import PlanFileError
 from qatlan.model import Skip
 from qatlan.plan import Action, Change, Conflict, LazyList, Plan, iter_json
-from qatlan.plan import PLAN_FILE_VERSION, read_plan_file, write_plan_file
+from qatlan.plan import PLAN_FILE_VERSION, read_plan_file, sign, write_plan_file
 from qatlan.plan import plan_checksum
 
 QN = "default/snowflake/1/DB/PUBLIC/ORDERS"
@@ -50,7 +50,8 @@ def test_a_written_plan_reads_back_equal_with_the_same_checksum(tmp_path):
     back = read_plan_file(path)
     assert back == plan
     assert [c.target for c in back.changes] == [c.target for c in plan.changes]
-    assert [list(c.after or c.before) for c in back.changes] == [list(c.after or c.before) for c in plan.changes]
+    # the file holds the plan canonical (sorted keys); renderers order values themselves
+    assert [c.after or c.before for c in back.changes] == [c.after or c.before for c in plan.changes]
     assert plan_checksum(back) == plan_checksum(plan)
 
 
@@ -157,12 +158,14 @@ def test_writing_into_an_unwritable_place_is_a_plan_file_error(tmp_path):
 # --------------------------------------------------------------------------- streamed writing
 
 
-def one_shot_text(plan: Plan) -> str:
-    """The plan file as one `json.dumps` of the whole document writes it (the definition)."""
-    data = plan.to_dict()
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+def one_shot_text(plan: Plan, signature: str | None = None) -> str:
+    """The plan file as one `json.dumps` of the whole document writes it (the definition):
+    the wrapper's keys in order, the plan object canonical (sorted keys), then its checksum."""
+    canonical = json.dumps(plan.to_dict(), sort_keys=True, separators=(",", ":"))
     doc = {"format_version": PLAN_FILE_VERSION, "qatlan_version": __version__,
-           "checksum": hashlib.sha256(canonical).hexdigest(), "plan": data}
+           "plan": json.loads(canonical), "checksum": hashlib.sha256(canonical.encode()).hexdigest()}
+    if signature is not None:
+        doc["signature"] = signature
     return json.dumps(doc, separators=(",", ":")) + "\n"
 
 
@@ -200,10 +203,10 @@ def test_the_checksum_is_the_sha256_of_the_sorted_compact_json_of_the_plan_dict(
     assert plan_checksum(plan) == plan_checksum(data) == expected.hexdigest()
 
 
-def test_a_given_checksum_is_written_as_is(tmp_path):
+def test_a_signed_file_carries_the_signature_after_the_checksum(tmp_path):
     plan = many_changes_plan()
-    path = write_plan_file(plan, tmp_path / "plan.json", checksum=plan_checksum(plan))
-    assert path.read_text() == one_shot_text(plan)
+    path = write_plan_file(plan, tmp_path / "plan.json", key="s3cret")
+    assert path.read_text() == one_shot_text(plan, sign(plan_checksum(plan), "s3cret"))
 
 
 def test_a_plan_that_fails_half_way_through_writing_leaves_the_old_file_and_no_temp_file(tmp_path):
@@ -212,7 +215,7 @@ def test_a_plan_that_fails_half_way_through_writing_leaves_the_old_file_and_no_t
     broken = Change(f"atlan:{QN}#link", Action.CREATE, None, {"url": object()})
     plan = Plan(changes=many_changes_plan().changes + (broken,), created_at="x")
     with pytest.raises(TypeError):
-        write_plan_file(plan, path, checksum="0" * 64)
+        write_plan_file(plan, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]
 

@@ -27,8 +27,8 @@ from qatlan import render
 from qatlan.apply import apply_plan
 from qatlan.cli.common import fail, handle_errors, locked
 from qatlan.config import Config, load_config
-from qatlan.pipeline import PlanOptions, check_applicable, make_plan, match_report
-from qatlan.plan import Plan, read_saved_plan, write_plan_file
+from qatlan.pipeline import PlanOptions, check_applicable, make_plan, make_stored_plan, match_report
+from qatlan.plan import Plan, read_saved_plan
 from qatlan.refresh import refresh
 from qatlan.state import State
 
@@ -148,8 +148,7 @@ def _loop(config: Config, state: State, sandbox: "Sandbox", folder: Path, emit: 
     result, snapshot = match_report(config, state, PlanOptions(refresh=False))
     emit(_head(render.match_report(result, snapshot), 24, "(the full report: `qatlan match`)"))
     _step(emit, "qatlan plan --out plan.json", "what apply would change")
-    plan = make_plan(config, state, PlanOptions(refresh=False))
-    write_plan_file(plan, folder / "plan.json")
+    plan, _ = make_stored_plan(config, state, PlanOptions(refresh=False), out=folder / "plan.json")
     _show_plan(emit, plan, folder)
     _step(emit, "qatlan apply plan.json", "re-read each target, write in batches, journal each outcome")
     saved = read_saved_plan(folder / "plan.json")

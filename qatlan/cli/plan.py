@@ -83,7 +83,6 @@ def plan(
     Example: qatlan plan --out plan.json --target '*ORDERS*'
     """
     from qatlan.pipeline import PLAN_KEY_ENV, PlanOptions, make_stored_plan
-    from qatlan.plan import write_plan_file
     from qatlan.render import Progress
 
     if as_json and as_markdown:
@@ -97,11 +96,10 @@ def plan(
     with open_state(state_path(cfg, state), create=not no_refresh) as st, \
             locked(st, "plan", lock_timeout):
         try:
-            result, checksum = make_stored_plan(cfg, st, options, progress=progress)
+            result, checksum = make_stored_plan(cfg, st, options, progress=progress, out=out,
+                                                key=os.environ.get(PLAN_KEY_ENV) or None)
         finally:
             progress.close()
-    if out is not None:
-        write_plan_file(result, out, checksum=checksum, key=os.environ.get(PLAN_KEY_ENV) or None)
     _print_plan(result, as_json, as_markdown, checksum, max_assets=max_assets)
     if not result.is_empty():
         note = _saved_note(out) if out is not None else NOT_SAVED

@@ -2,7 +2,8 @@
 
     Plan, Change, Action, Conflict   the model (model.py); `own` says what a change owns
     plan_checksum                    a plan's identity (checksum.py)
-    write_plan_file, read_plan_file  `qatlan plan --out FILE` files (file.py)
+    write_plan_file, read_plan_file  `qatlan plan --out FILE` files (file.py); PlanFileWriter
+                                     writes one from pieces as they are produced
     iter_json, LazyList              plan JSON in pieces (encode.py)
 
 Pure except for file.py, which reads and writes plan files.
@@ -12,6 +13,7 @@ from qatlan.plan.checksum import canonical_pieces, plan_checksum
 from qatlan.plan.encode import LazyList, iter_json
 from qatlan.plan.file import (
     PLAN_FILE_VERSION,
+    PlanFileWriter,
     SavedPlan,
     read_plan_file,
     read_saved_plan,
@@ -29,6 +31,7 @@ __all__ = [
     "Conflict",
     "LazyList",
     "Plan",
+    "PlanFileWriter",
     "SavedPlan",
     "canonical_pieces",
     "iter_json",

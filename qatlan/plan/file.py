@@ -2,8 +2,12 @@
 
 The file is JSON (docs/plan-format.md):
 
-    {"format_version": 1, "qatlan_version": "0.1.0", "checksum": "<sha256 hex>",
-     "signature": "<hmac-sha256 hex, only with a key>", "plan": {...}}
+    {"format_version": 1, "qatlan_version": "0.1.0", "plan": {...},
+     "checksum": "<sha256 hex>", "signature": "<hmac-sha256 hex, only with a key>"}
+
+The plan object is written in its canonical form (sorted keys), piece by piece, while the
+same pieces are hashed (and, by `qatlan plan --out`, compressed into the state): a plan is
+encoded once however many copies are kept, so its checksum comes after it.
 
 `checksum` is `qatlan.plan.plan_checksum` of `plan`; reading recomputes it over the
 stored plan object, so an accidental edit is refused. A deliberate edit can recompute the
@@ -21,16 +25,15 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, NamedTuple, TextIO
+from typing import Any, NamedTuple
 
 from qatlan import __version__
 from qatlan.errors import PlanFileError
-from qatlan.plan.checksum import plan_checksum
-from qatlan.plan.encode import iter_json
+from qatlan.plan.checksum import canonical_pieces, plan_checksum
 from qatlan.plan.model import Plan
 
-__all__ = ["PLAN_FILE_VERSION", "SavedPlan", "read_plan_file", "read_saved_plan", "sign",
-           "signature_ok", "write_plan_file"]
+__all__ = ["PLAN_FILE_VERSION", "PlanFileWriter", "SavedPlan", "read_plan_file", "read_saved_plan",
+           "sign", "signature_ok", "write_plan_file"]
 
 #: the plan file wrapper's major version; readers reject any other
 PLAN_FILE_VERSION = 1
@@ -54,48 +57,86 @@ def signature_ok(saved: SavedPlan, key: str) -> bool:
     return saved.signature is not None and hmac.compare_digest(saved.signature, sign(saved.checksum, key))
 
 
-def write_plan_file(plan: Plan, path: str | os.PathLike[str], *,
-                    checksum: str | None = None, key: str | None = None) -> Path:
+def write_plan_file(plan: Plan, path: str | os.PathLike[str], *, key: str | None = None) -> Path:
     """Write `plan` to `path` atomically (temp file in the same folder, then rename).
 
-    The JSON is written piece by piece (never held whole). `checksum` is
-    `plan_checksum(plan)` when the caller already has it (`make_stored_plan` returns it).
-    With `key`, the file carries a signature of the checksum (`sign`).
+    The JSON is written piece by piece (never held whole) and hashed as it goes. With `key`,
+    the file carries a signature of the checksum (`sign`). `qatlan plan --out` writes the
+    file from the pieces it stores in the state instead (`qatlan.pipeline.make_stored_plan`).
     """
-    path = Path(path)
-    checksum = checksum or plan_checksum(plan)
-    doc: dict[str, Any] = {"format_version": PLAN_FILE_VERSION, "qatlan_version": __version__,
-                           "checksum": checksum}
-    if key:
-        doc["signature"] = sign(checksum, key)
-    doc["plan"] = plan.json_parts()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise PlanFileError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fp:
-            _write_json(fp, doc)
-            fp.flush()
-            os.fsync(fp.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise PlanFileError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    digest = hashlib.sha256()
+    with PlanFileWriter(path) as out:
+        for piece in canonical_pieces(plan):
+            digest.update(piece)
+            out.write(piece)
+        return out.commit(digest.hexdigest(), key)
 
 
-def _write_json(fp: TextIO, doc: dict[str, Any]) -> None:
-    # keys in the plan's own order (the checksum sorts them; readers need not)
-    write = fp.write
-    for piece in iter_json(doc, separators=(",", ":")):
-        write(piece)
-    write("\n")
+class PlanFileWriter:
+    """A plan file written from a plan's canonical pieces as they are produced.
+
+    Opening creates the temp file (so a folder that cannot be written is refused before any
+    work); `write` takes each piece of the plan object; `commit` adds the checksum (and the
+    signature) and renames the file into place. Leaving the `with` block without `commit`
+    (an error, a refused plan) removes the temp file: there is never a half-written plan.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
+                                             dir=self.path.parent)
+        except OSError as exc:
+            raise self._error(exc) from None
+        self._fp = os.fdopen(fd, "wb")
+        self._done = False
+        head = {"format_version": PLAN_FILE_VERSION, "qatlan_version": __version__}
+        self._put(json.dumps(head, separators=(",", ":"))[:-1].encode() + b',"plan":')
+
+    def _error(self, exc: OSError) -> PlanFileError:
+        return PlanFileError(f"cannot write the plan to {self.path}: {exc.strerror or exc}")
+
+    def _put(self, data: bytes) -> None:
+        try:
+            self._fp.write(data)
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def write(self, piece: bytes) -> None:
+        """One piece of the plan object's canonical JSON."""
+        self._put(piece)
+
+    def commit(self, checksum: str, key: str | None = None) -> Path:
+        """Close the document with `checksum` (and its signature under `key`), make it durable
+        and move it into place; returns the path."""
+        tail: dict[str, Any] = {"checksum": checksum}
+        if key:
+            tail["signature"] = sign(checksum, key)
+        self._put(b"," + json.dumps(tail, separators=(",", ":"))[1:].encode() + b"\n")
+        try:
+            self._fp.flush()
+            os.fsync(self._fp.fileno())
+            self._fp.close()
+            os.chmod(self._tmp, 0o666 & ~_umask())
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            raise self._error(exc) from None
+        self._done = True
+        return self.path
+
+    def abort(self) -> None:
+        """Remove the temp file (nothing was committed)."""
+        if not self._done:
+            self._fp.close()
+            Path(self._tmp).unlink(missing_ok=True)
+            self._done = True
+
+    def __enter__(self) -> "PlanFileWriter":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.abort()
 
 
 def _umask() -> int:

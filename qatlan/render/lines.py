@@ -26,6 +26,16 @@ SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.ADO
 VERB = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "destroyed",
         Action.ADOPT: "adopted"}
 _CM_DATES = frozenset(attr for attr, kind in CM_ATTRIBUTES if kind == "date")
+#: the order values are shown in, whatever order a plan's dicts arrive in (a saved plan and
+#: the state hold them with sorted keys): the custom metadata set's own attribute order,
+#: then an announcement's and a Link's fields as Atlan shows them; other keys follow as given
+_ORDER = {name: i for i, name in enumerate(
+    [attr for attr, _ in CM_ATTRIBUTES] + ["type", "title", "message", "name", "url"])}
+
+
+def _ordered(values: dict[str, Any]) -> list[tuple[str, Any]]:
+    last = len(_ORDER)
+    return sorted(values.items(), key=lambda kv: _ORDER.get(kv[0], last))
 _PLAIN = frozenset("\"\\\n\r\t\x0b\x0c")
 
 
@@ -72,13 +82,13 @@ def _cm(change: Change, part: str) -> list[Line]:
     before, after = change.before or {}, change.after or {}
     value = _cm_value
     if change.action is Action.CREATE:
-        return [("+", f"{prefix}{a}: {value(a, v)}") for a, v in after.items()]
+        return [("+", f"{prefix}{a}: {value(a, v)}") for a, v in _ordered(after)]
     if change.action is Action.DELETE:
-        return [("-", f"{prefix}{a}: {value(a, v)}") for a, v in before.items()]
+        return [("-", f"{prefix}{a}: {value(a, v)}") for a, v in _ordered(before)]
     if change.action is Action.ADOPT:
-        return [("=", f"{prefix}{a}: {value(a, v)}") for a, v in after.items()]
+        return [("=", f"{prefix}{a}: {value(a, v)}") for a, v in _ordered(after)]
     out: list[Line] = []
-    for attr, new in after.items():
+    for attr, new in _ordered(after):
         old = before.get(attr)
         if old is None:
             out.append(("+", f"{prefix}{attr}: {value(attr, new)}"))
@@ -95,7 +105,7 @@ def _dict_diff(before: Any, after: Any) -> str:
     """`key: old → new` for each key that differs (or the whole values when not dicts)."""
     if not (isinstance(before, dict) and isinstance(after, dict)):
         return f"{fmt(before)} → {fmt(after)}"
-    keys = list(before) + [k for k in after if k not in before]
+    keys = [k for k, _ in _ordered({**before, **after})]
     diffs = [f"{k}: {fmt(before.get(k))} → {fmt(after.get(k))}"
              for k in keys if before.get(k) != after.get(k)]
     return ", ".join(diffs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from typing import Any
+from typing import Any, Callable
 
 from sqlite_utils import Database
 
@@ -24,12 +24,17 @@ __all__ = ["load_plan", "plan_id", "save_plan"]
 _ZLIB_LEVEL = 1
 
 
-def save_plan(db: Database, p: Plan, run_id: int | None = None) -> str:
-    """Insert `p` and return its checksum (`qatlan.plan.plan_checksum`)."""
+def save_plan(db: Database, p: Plan, run_id: int | None = None,
+              tee: Callable[[bytes], None] | None = None) -> str:
+    """Insert `p` and return its checksum (`qatlan.plan.plan_checksum`). The plan is encoded
+    once: each canonical piece is hashed, compressed and, with `tee`, handed on (to a plan
+    file being written, `qatlan.plan.PlanFileWriter`)."""
     digest, packer, packed = hashlib.sha256(), zlib.compressobj(_ZLIB_LEVEL), []
     for piece in canonical_pieces(p):
         digest.update(piece)
         packed.append(packer.compress(piece))
+        if tee is not None:
+            tee(piece)
     packed.append(packer.flush())
     checksum = digest.hexdigest()
     row = {

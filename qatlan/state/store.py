@@ -18,7 +18,7 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from sqlite_utils import Database
 
@@ -108,9 +108,11 @@ class State:
 
     # ----------------------------------------------------------------------- plans
 
-    def save_plan(self, plan: Plan, run_id: int | None = None) -> str:
-        """Store `plan` (for audit and resuming); returns its checksum."""
-        return plans.save_plan(self._db, plan, run_id)
+    def save_plan(self, plan: Plan, run_id: int | None = None,
+                  tee: Callable[[bytes], None] | None = None) -> str:
+        """Store `plan` (for audit and resuming); returns its checksum. `tee` receives each
+        piece of the plan's canonical JSON as it is encoded (see `plans.save_plan`)."""
+        return plans.save_plan(self._db, plan, run_id, tee)
 
     def load_plan(self, checksum: str) -> Plan | None:
         """The stored plan with this checksum, or None."""
