@@ -103,10 +103,12 @@ async def refresh_async(
     `clients` lets a caller reuse open clients (the demo, tests); otherwise they are built
     from `config` (with optional `atlan_transport` / `qualytics_transport`).
     """
-    prev = state.load_snapshot() if state.snapshots() else None
-    prev_wm = state.watermarks() if prev is not None else {}
-    if prev is not None and not prev.complete:
+    listed = state.snapshots()
+    if listed and not listed[-1]["complete"]:
         full = True  # an incomplete snapshot is no base for an incremental read
+    # the part of the latest snapshot this read builds on: a full read never holds it whole
+    prev = state.load_snapshot(kinds=_FULL_BASE if full else _INCREMENTAL_BASE) if listed else None
+    prev_wm = state.watermarks() if prev is not None else {}
     with state.run("refresh") as run:
         if clients is None:
             async with open_clients(config, **transports) as opened:
@@ -118,6 +120,12 @@ async def refresh_async(
         run.finish("ok" if result.complete else "error", counts=result.counts,
                    message=None if result.complete else "; ".join(result.missing))
     return result
+
+
+#: what an incremental read reuses from the previous snapshot; a full read needs only the
+#: containers (to price check listings), and the fields of a container whose read fails
+_INCREMENTAL_BASE = ("q.container", "q.field", "a.asset")
+_FULL_BASE = ("q.container",)
 
 
 async def _refresh(config, state, clients, prev, prev_wm, full, accept_scope, progress, now,
@@ -261,7 +269,9 @@ class QualyticsReader:
         field read they come from."""
         ds = {d.id: d for d in datastores}
         eligible = [c for c in containers if self._needs_fields(ds, c)]
-        prev_fields = _fields_by_container(self.prev) if self.prev is not None else {}
+        # a full read reuses no field; only a container whose read fails keeps its earlier
+        # fields, loaded then (`_earlier_fields`)
+        prev_fields = _fields_by_container(self.prev) if self.prev is not None and not self.full else {}
         to_read = await self._to_read(eligible, tags, prev_fields, now) if not self.full else eligible
         reread = {c.id for c in to_read}
         reuse = [c for c in eligible if c.id not in reread]
@@ -275,6 +285,8 @@ class QualyticsReader:
                 self.progress("qualytics fields", done[0], len(to_read))
 
         results = await _bounded(to_read, lambda c: self.q.fields(c.id, counts), tick)
+        if self.full and self.prev is not None and any(err is not None for _, _, err in results):
+            prev_fields = _fields_by_container(self.state.load_snapshot(kinds=("q.field",)))
         read_ok = []
         for c, read, err in results:
             if err is not None:

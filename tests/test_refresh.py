@@ -277,3 +277,22 @@ def test_the_oldest_fields_are_re_read_in_turn_so_none_is_older_than_max_field_a
         assert now - oldest < 600, (minutes, now - oldest)
     # a quarter of the containers each time (rolling), never all at once
     assert all(abs(n - math.ceil(eligible / 4)) <= 1 for n in seen), (eligible, seen)
+
+
+def test_a_full_refresh_keeps_the_earlier_fields_of_a_container_whose_read_fails(tmp_path):
+    # a full read does not hold the previous snapshot (only its containers); the fields of a
+    # container it cannot read are still carried over, and the snapshot says it is incomplete
+    sb = make_sandbox(SPEC)
+    doc = sandbox_config_doc(sb.world)
+    doc["qualytics"]["max_retries"] = 0
+    cfg = make_config(tmp_path, doc)
+    st = State.open(tmp_path / "state.db")
+    refresh(cfg, st, **_transports(sb))
+    before = st.load_snapshot()
+    sb.qualytics_app.ops.set_faults(FaultSettings(rate_500=1.0, paths=("/api/containers/",)))
+    result = refresh(cfg, st, full=True, **_transports(sb))
+    assert not result.complete
+    assert any(m.startswith("qualytics fields of container") for m in result.missing)
+    after = st.load_snapshot()
+    assert len(before.fields) > 0 and dict(after.fields) == dict(before.fields)
+    assert st.snapshots()[-1]["changes"]["removed"] == 0

@@ -62,16 +62,6 @@ def _reader(kind: str) -> TypeAdapter:
     return TypeAdapter(RECORD_TYPES[kind])
 
 
-def _encode_all(snapshot: Snapshot) -> dict[tuple[str, str], tuple[bytes, str]]:
-    """{(kind, key): (JSON bytes, hash)}; the JSON is decoded only for rows written."""
-    sha1, to_json = hashlib.sha1, _to_json
-    rows = {}
-    for record in snapshot.records():
-        data = to_json(record)
-        rows[(record.kind, record.key)] = (data, sha1(data).hexdigest())
-    return rows
-
-
 class RecordVersion(NamedTuple):
     """One version of a record: present from snapshot `span[0]` up to, not including,
     snapshot `span[1]` (None: still in the latest snapshot)."""
@@ -93,9 +83,16 @@ def save_snapshot(
     missing: Iterable[str],
     watermarks: Mapping[str, Any],
 ) -> int:
-    """Store `snapshot` as the newest snapshot and return its id (one transaction)."""
-    rows = _encode_all(snapshot)
-    counts = Counter(kind for kind, _ in rows)
+    """Store `snapshot` as the newest snapshot and return its id (one transaction).
+
+    Records are encoded one at a time and compared with the open versions' hashes; only new
+    and changed ones are kept (and inserted in chunks), so saving holds the open versions'
+    (kind, key, hash) and never a second copy of the snapshot."""
+    sha1, to_json = hashlib.sha1, _to_json
+    counts: Counter[str] = Counter()
+    added = changed = 0
+    closed: list[int] = []
+    pending: list[tuple[str, str, str, str, int]] = []
     with write_transaction(db):
         current = {
             (kind, key): (rid, digest)
@@ -103,51 +100,58 @@ def save_snapshot(
                 "SELECT id, kind, key, hash FROM records WHERE valid_to IS NULL"
             )
         }
-        snap_id = _insert_snapshot(db, run_id, taken_at, complete, missing, counts, watermarks)
-        added, changed, closed = _diff(rows, current)
+        snap_id = _insert_snapshot(db, run_id, taken_at, complete, missing, watermarks)
+        pop = current.pop
+        for record in snapshot.records():
+            kind, key = record.kind, record.key
+            counts[kind] += 1
+            data = to_json(record)
+            digest = sha1(data).hexdigest()
+            old = pop((kind, key), None)
+            if old is None:
+                added += 1
+            elif old[1] != digest:
+                changed += 1
+                closed.append(old[0])
+            else:
+                continue
+            pending.append((kind, key, digest, data.decode(), snap_id))
+            if len(pending) >= _CHUNK:
+                _insert_versions(db, pending)
+        _insert_versions(db, pending)
+        closed += [rid for rid, _ in current.values()]  # open versions with no new record
         db.conn.executemany(
             "UPDATE records SET valid_to = ? WHERE id = ?", [(snap_id, rid) for rid in closed]
         )
-        db.conn.executemany(
-            "INSERT INTO records (kind, key, hash, data, valid_from) VALUES (?, ?, ?, ?, ?)",
-            [(kind, key, rows[kind, key][1], rows[kind, key][0].decode(), snap_id)
-             for kind, key in (*added, *changed)],
-        )
         if added or closed:
             db.execute("UPDATE meta SET serial = serial + 1")
-        changes = {"added": len(added), "changed": len(changed),
-                   "removed": len(closed) - len(changed)}
+        changes = {"added": added, "changed": changed, "removed": len(closed) - changed}
         db.execute(
-            "UPDATE snapshots SET serial = (SELECT serial FROM meta), changes = ? WHERE id = ?",
-            [json.dumps(changes), snap_id],
+            "UPDATE snapshots SET serial = (SELECT serial FROM meta), counts = ?, changes = ? "
+            "WHERE id = ?",
+            [json.dumps(dict(sorted(counts.items()))), json.dumps(changes), snap_id],
         )
     return snap_id
 
 
-def _insert_snapshot(db, run_id, taken_at, complete, missing, counts, watermarks) -> int:
+#: record versions inserted per statement while saving
+_CHUNK = 5000
+
+
+def _insert_versions(db: Database, pending: list) -> None:
+    db.conn.executemany(
+        "INSERT INTO records (kind, key, hash, data, valid_from) VALUES (?, ?, ?, ?, ?)", pending)
+    pending.clear()
+
+
+def _insert_snapshot(db, run_id, taken_at, complete, missing, watermarks) -> int:
     cursor = db.execute(
         "INSERT INTO snapshots (taken_at, complete, missing, run_id, serial, counts, changes, "
-        "watermarks) VALUES (?, ?, ?, ?, 0, ?, '{}', ?)",
+        "watermarks) VALUES (?, ?, ?, ?, 0, '{}', '{}', ?)",
         [taken_at or iso_utc(), int(bool(complete)), json.dumps(list(missing)), run_id,
-         json.dumps(dict(sorted(counts.items()))), json.dumps(dict(watermarks), sort_keys=True)],
+         json.dumps(dict(watermarks), sort_keys=True)],
     )
     return cursor.lastrowid
-
-
-def _diff(rows: Mapping, current: Mapping) -> tuple[list, list, list[int]]:
-    """(new keys, changed keys, ids of versions to close) between new rows and open versions."""
-    added, changed, closed = [], [], []
-    get = current.get
-    for ident, (_, digest) in rows.items():
-        old = get(ident)
-        if old is None:
-            added.append(ident)
-        elif old[1] != digest:
-            changed.append(ident)
-            closed.append(old[0])
-    if len(current) > len(rows) - len(added):  # some open version has no new row
-        closed += [rid for ident, (rid, _) in current.items() if ident not in rows]
-    return added, changed, closed
 
 
 # --------------------------------------------------------------------------- reading
@@ -186,16 +190,23 @@ def require_snapshot(db: Database, snapshot_id: int | None) -> dict[str, Any]:
     )
 
 
-def load_snapshot(db: Database, snapshot_id: int | None = None) -> Snapshot:
-    """The snapshot `snapshot_id` (latest when None) exactly as it was saved."""
+def load_snapshot(db: Database, snapshot_id: int | None = None,
+                  kinds: Iterable[str] | None = None) -> Snapshot:
+    """The snapshot `snapshot_id` (latest when None) exactly as it was saved; with `kinds`,
+    only the records of those kinds (the rest of the snapshot is empty)."""
     meta = require_snapshot(db, snapshot_id)
     sid = meta["id"]
     if sid == latest_id(db):
-        sql, args = "SELECT kind, key, data FROM records WHERE valid_to IS NULL ORDER BY id", []
+        sql, args = "SELECT kind, key, data FROM records WHERE valid_to IS NULL", []
     else:
         sql = ("SELECT kind, key, data FROM records WHERE valid_from <= ? "
-               "AND (valid_to IS NULL OR valid_to > ?) ORDER BY id")
+               "AND (valid_to IS NULL OR valid_to > ?)")
         args = [sid, sid]
+    if kinds is not None:
+        wanted = sorted(set(kinds))
+        sql += f" AND kind IN ({', '.join('?' * len(wanted))})"
+        args += wanted
+    sql += " ORDER BY id"
     records = [_decode(kind, key, data, sid) for kind, key, data in db.execute(sql, args)]
     return Snapshot.from_records(
         records, id=sid, taken_at=meta["taken_at"], complete=meta["complete"],

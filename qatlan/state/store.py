@@ -165,9 +165,11 @@ class State:
             watermarks=watermarks or {},
         )
 
-    def load_snapshot(self, snapshot_id: int | None = None) -> Snapshot:
-        """Snapshot `snapshot_id` (the latest when None) as it was saved."""
-        return snapshots.load_snapshot(self._db, snapshot_id)
+    def load_snapshot(self, snapshot_id: int | None = None,
+                      kinds: Iterable[str] | None = None) -> Snapshot:
+        """Snapshot `snapshot_id` (the latest when None) as it was saved; with `kinds`, only
+        the records of those kinds (e.g. `("q.container",)`)."""
+        return snapshots.load_snapshot(self._db, snapshot_id, kinds)
 
     def snapshots(self) -> list[dict[str, Any]]:
         """Every snapshot, oldest first: id, taken_at, complete, missing, run_id, serial
