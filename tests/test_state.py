@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as hst
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -34,6 +36,7 @@ from qatlan.model import (
     Snapshot,
 )
 from qatlan.state import SCHEMA_VERSION, State
+from qatlan.state import snapshots as snapshots_module
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "state.md"
 CTX = multiprocessing.get_context("fork")
@@ -234,6 +237,38 @@ def test_old_snapshots_load_as_they_were(state):
     for sid, snap in zip(ids, snaps):
         assert content(state.load_snapshot(sid)) == content(snap), sid
     assert state.load_snapshot().id == ids[-1]
+
+
+# one snapshot: {field id: total score}, over a small id space so that records come, go,
+# change and come back across snapshots
+snapshot_contents = hst.dictionaries(hst.integers(0, 11), hst.sampled_from([10.0, 20.0, 30.0]), max_size=12)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(contents=hst.lists(snapshot_contents, min_size=1, max_size=6), chunk=hst.integers(1, 5))
+def test_any_sequence_of_snapshots_loads_back_exactly_and_counts_its_changes(tmp_path_factory, monkeypatch,
+                                                                            contents, chunk):
+    # saving compares records with the open versions a chunk at a time: any chunk size gives
+    # the same versions
+    monkeypatch.setattr(snapshots_module, "_CHUNK", chunk)
+    with State.open(tmp_path_factory.mktemp("seq") / "q.db") as st_:
+        ids = []
+        for i, content in enumerate(contents):
+            snap = Snapshot.from_records(field(k, total) for k, total in sorted(content.items()))
+            ids.append(st_.save_snapshot(snap, taken_at=f"t{i}"))
+            previous = contents[i - 1] if i else {}
+            assert st_.snapshots()[-1]["changes"] == {
+                "added": len(content.keys() - previous.keys()),
+                "changed": sum(1 for k in content.keys() & previous.keys() if content[k] != previous[k]),
+                "removed": len(previous.keys() - content.keys()),
+            }
+        for sid, content in zip(ids, contents):
+            loaded = st_.load_snapshot(sid)
+            assert {f.id: f.score.total for f in loaded.fields.values()} == content
+        # one open version per record of the latest snapshot, never two
+        open_versions = st_._db.execute("SELECT count(*), count(DISTINCT key) FROM records "
+                                        "WHERE valid_to IS NULL").fetchone()
+        assert open_versions == (len(contents[-1]), len(contents[-1]))
 
 
 def test_snapshot_list_has_counts_run_and_watermarks(state):

@@ -20,7 +20,7 @@ import functools
 import hashlib
 import json
 from collections import Counter
-from typing import Any, Iterable, Mapping, NamedTuple
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple
 
 import pydantic_core
 from pydantic import ConfigDict, TypeAdapter
@@ -85,41 +85,43 @@ def save_snapshot(
 ) -> int:
     """Store `snapshot` as the newest snapshot and return its id (one transaction).
 
-    Records are encoded one at a time and compared with the open versions' hashes; only new
-    and changed ones are kept (and inserted in chunks), so saving holds the open versions'
-    (kind, key, hash) and never a second copy of the snapshot."""
+    Records are encoded a chunk at a time (same kind) and compared with the open versions of
+    the same keys, looked up through the (kind, key) index; only new and changed ones are
+    kept and inserted. Saving holds one chunk and the ids of the open versions it matched,
+    never the snapshot's JSON or all open versions' hashes."""
     sha1, to_json = hashlib.sha1, _to_json
     counts: Counter[str] = Counter()
     added = changed = 0
     closed: list[int] = []
+    matched: set[int] = set()  # open versions that a record of this snapshot carries on
     pending: list[tuple[str, str, str, str, int]] = []
     with write_transaction(db):
-        current = {
-            (kind, key): (rid, digest)
-            for rid, kind, key, digest in db.execute(
-                "SELECT id, kind, key, hash FROM records WHERE valid_to IS NULL"
-            )
-        }
         snap_id = _insert_snapshot(db, run_id, taken_at, complete, missing, watermarks)
-        pop = current.pop
-        for record in snapshot.records():
-            kind, key = record.kind, record.key
-            counts[kind] += 1
-            data = to_json(record)
-            digest = sha1(data).hexdigest()
-            old = pop((kind, key), None)
-            if old is None:
-                added += 1
-            elif old[1] != digest:
-                changed += 1
-                closed.append(old[0])
-            else:
-                continue
-            pending.append((kind, key, digest, data.decode(), snap_id))
+        for kind, chunk in _chunks(snapshot.records()):
+            counts[kind] += len(chunk)
+            encoded = [(r.key, data, sha1(data).hexdigest()) for r in chunk for data in (to_json(r),)]
+            current = {key: (rid, digest) for key, rid, digest in db.execute(
+                "SELECT key, id, hash FROM records WHERE kind = ? AND valid_to IS NULL "
+                "AND key IN (SELECT value FROM json_each(?))",
+                [kind, json.dumps([key for key, _, _ in encoded])])}
+            for key, data, digest in encoded:
+                old = current.get(key)
+                if old is None:
+                    added += 1
+                else:
+                    matched.add(old[0])
+                    if old[1] == digest:
+                        continue
+                    changed += 1
+                    closed.append(old[0])
+                pending.append((kind, key, digest, data.decode(), snap_id))
             if len(pending) >= _CHUNK:
                 _insert_versions(db, pending)
         _insert_versions(db, pending)
-        closed += [rid for rid, _ in current.values()]  # open versions with no new record
+        # open versions no record of this snapshot carries on: removed
+        closed += [rid for (rid,) in db.execute(
+            "SELECT id FROM records WHERE valid_to IS NULL AND valid_from < ?", [snap_id])
+            if rid not in matched]
         db.conn.executemany(
             "UPDATE records SET valid_to = ? WHERE id = ?", [(snap_id, rid) for rid in closed]
         )
@@ -132,6 +134,19 @@ def save_snapshot(
             [json.dumps(dict(sorted(counts.items()))), json.dumps(changes), snap_id],
         )
     return snap_id
+
+
+def _chunks(records: Iterable[Any]) -> Iterator[tuple[str, list[Any]]]:
+    """(kind, up to _CHUNK records of that kind), in the order given."""
+    kind, chunk = None, []
+    for record in records:
+        if record.kind != kind or len(chunk) >= _CHUNK:
+            if chunk:
+                yield kind, chunk
+            kind, chunk = record.kind, []
+        chunk.append(record)
+    if chunk:
+        yield kind, chunk
 
 
 #: record versions inserted per statement while saving
