@@ -5,9 +5,10 @@ and Atlan connections, assets, links, domains and definitions. Matching and plan
 functions over these records. Every record has a `kind` and a `key`; `(kind, key)` identifies
 it within a snapshot and is how the state shares unchanged rows between snapshots.
 
-The state stores records as JSON (pydantic-core serialises the dataclasses in field order,
-and validates them back: `qatlan.state.snapshots`). `Skip` (an asset or change left alone, and why) and the
-custom metadata table (`CM_SCHEMA`) are plain data shared by matching, planning and apply.
+The state stores records as JSON (pydantic-core serialises the dataclasses in field order;
+`qatlan.state.snapshots` validates them back). `Skip` (an asset or change left alone, and
+why) and the custom metadata table (`CM_SCHEMA`) are plain data shared by matching, planning
+and apply.
 """
 
 from __future__ import annotations

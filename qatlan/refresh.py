@@ -270,7 +270,7 @@ class QualyticsReader:
         ds = {d.id: d for d in datastores}
         eligible = [c for c in containers if self._needs_fields(ds, c)]
         # a full read reuses no field; only a container whose read fails keeps its earlier
-        # fields, loaded then (`_earlier_fields`)
+        # fields, loaded from the state when that happens (below)
         prev_fields = _fields_by_container(self.prev) if self.prev is not None and not self.full else {}
         to_read = await self._to_read(eligible, tags, prev_fields, now) if not self.full else eligible
         reread = {c.id for c in to_read}

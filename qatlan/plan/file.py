@@ -92,7 +92,11 @@ class PlanFileWriter:
         self._fp = os.fdopen(fd, "wb")
         self._done = False
         head = {"format_version": PLAN_FILE_VERSION, "qatlan_version": __version__}
-        self._put(json.dumps(head, separators=(",", ":"))[:-1].encode() + b',"plan":')
+        try:
+            self._put(json.dumps(head, separators=(",", ":"))[:-1].encode() + b',"plan":')
+        except BaseException:
+            self.abort()
+            raise
 
     def _error(self, exc: OSError) -> PlanFileError:
         return PlanFileError(f"cannot write the plan to {self.path}: {exc.strerror or exc}")

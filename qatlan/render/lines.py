@@ -26,6 +26,7 @@ SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.ADO
 VERB = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "destroyed",
         Action.ADOPT: "adopted"}
 _CM_DATES = frozenset(attr for attr, kind in CM_ATTRIBUTES if kind == "date")
+_PLAIN = frozenset("\"\\\n\r\t\x0b\x0c")
 #: the order values are shown in, whatever order a plan's dicts arrive in (a saved plan and
 #: the state hold them with sorted keys): the custom metadata set's own attribute order,
 #: then an announcement's and a Link's fields as Atlan shows them; other keys follow as given
@@ -36,7 +37,6 @@ _ORDER = {name: i for i, name in enumerate(
 def _ordered(values: dict[str, Any]) -> list[tuple[str, Any]]:
     last = len(_ORDER)
     return sorted(values.items(), key=lambda kv: _ORDER.get(kv[0], last))
-_PLAIN = frozenset("\"\\\n\r\t\x0b\x0c")
 
 
 # --------------------------------------------------------------------------- values

@@ -11,7 +11,7 @@ SHA-1: a content fingerprint in the spirit of `sqlite_utils.utils.hash_record`, 
 with pydantic-core because this is the hot path for 400,000+ records. Loading validates
 the JSON straight into the record dataclasses with pydantic (one validator per record kind,
 built in Rust), 2.5x faster than `json.loads` plus Python constructors; its JSON parser
-caches short strings, so names that repeat across records are held once.
+caches short strings, so most names that repeat across records are held once.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def _chunks(records: Iterable[Any]) -> Iterator[tuple[str, list[Any]]]:
         yield kind, chunk
 
 
-#: record versions inserted per statement while saving
+#: records compared (one index probe) and record versions inserted per statement while saving
 _CHUNK = 5000
 
 
