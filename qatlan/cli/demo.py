@@ -95,9 +95,13 @@ def demo_config_text(world: "World") -> str:
 
 def _env(sandbox: "Sandbox") -> dict[str, str]:
     """The environment the demo's config reads: the sandbox's fake tokens, nothing else real."""
+    from qatlan.config.env import URL_ENV
+
     tokens = sandbox.tokens
     atlan = tokens["atlan"].get("qualytics-sync") or next(iter(tokens["atlan"].values()))
-    return {**os.environ, "ATLAN_API_TOKEN": atlan,
+    # the URL variables would point the demo's config at a real tenant: not passed on
+    urls = {name for names in URL_ENV.values() for name in names}
+    return {**{k: v for k, v in os.environ.items() if k not in urls}, "ATLAN_API_TOKEN": atlan,
             "QUALYTICS_API_TOKEN": next(iter(tokens["qualytics"].values()))}
 
 

@@ -60,8 +60,10 @@ async def open_clients(
 ) -> AsyncIterator[Clients]:
     """Both clients, closed on exit. Transports are seams for tests and the in-process demo."""
     a, q = config.atlan, config.qualytics
-    atlan_http = _http("atlan", a, config.atlan_token(), atlan_transport, http_overrides)
-    qualytics_http = _http("qualytics", q, config.qualytics_token(), qualytics_transport, http_overrides)
+    atlan_http = _http("atlan", a, config.atlan_token(), atlan_transport, http_overrides,
+                       config.token_variable("atlan"))
+    qualytics_http = _http("qualytics", q, config.qualytics_token(), qualytics_transport,
+                           http_overrides, config.token_variable("qualytics"))
     try:
         yield Clients(
             atlan=AtlanClient(atlan_http, page_size=a.page_size),
@@ -74,7 +76,8 @@ async def open_clients(
         await qualytics_http.aclose()
 
 
-def _http(service: str, section: Any, token: str, transport: Any, overrides: dict[str, Any]) -> HttpClient:
+def _http(service: str, section: Any, token: str, transport: Any, overrides: dict[str, Any],
+          token_env: str) -> HttpClient:
     """One service's HttpClient from its config section ([atlan] or [qualytics])."""
     return HttpClient(
         service,
@@ -86,6 +89,6 @@ def _http(service: str, section: Any, token: str, transport: Any, overrides: dic
         concurrency=section.concurrency,
         max_retries=section.max_retries,
         transport=transport,
-        token_env=section.token_env,
+        token_env=token_env,
         **overrides,
     )

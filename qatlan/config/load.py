@@ -17,8 +17,18 @@ from typing import Any, Mapping
 
 from pydantic import ValidationError
 
+from qatlan.config.env import URL_ENV, first_set
 from qatlan.config.messages import describe, path_str
-from qatlan.config.models import AtlanConfig, Config, MappingConfig, QualyticsConfig, StateConfig, is_env_name
+from qatlan.config.models import (
+    AtlanConfig,
+    Config,
+    MappingConfig,
+    QualyticsConfig,
+    StateConfig,
+    http_url,
+    is_env_name,
+    qualytics_api_url,
+)
 from qatlan.errors import ConfigError
 
 __all__ = ["load_config", "parse_config"]
@@ -27,10 +37,17 @@ _JWT = re.compile(r"^eyJ[\w-]+\.[\w-]+\.[\w-]+$")
 _SECRET_KEY = re.compile(r"token|secret|passw|pwd|api_?key|credential|bearer|private_?key", re.I)
 
 
-def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] = os.environ) -> Config:
-    """Read and validate `path`; raises ConfigError listing every problem, one per line."""
+def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] = os.environ,
+                optional: bool = False) -> Config:
+    """Read and validate `path`; raises ConfigError listing every problem, one per line.
+
+    With `optional`, a missing file is not an error when both URLs are set in the environment
+    (`env.URL_ENV`): every other option takes its default, and a relative state path is
+    relative to the current folder."""
     path = Path(path)
-    config = parse_config(_read_toml(path), source=path.name, base_dir=path.parent, env=env)
+    if optional and not path.exists() and all(first_set(env, URL_ENV[s]) for s in URL_ENV):
+        return parse_config({}, source="the environment", base_dir=Path.cwd(), env=env)
+    config = parse_config(_read_toml(path, env if optional else None), source=path.name, base_dir=path.parent, env=env)
     config._path = path
     return config
 
@@ -46,6 +63,8 @@ def parse_config(
     state path is resolved against `base_dir`)."""
     raw = dict(data)
     problems = _secret_problems(raw)
+    raw, sources, env_problems = _urls_from_env(raw, env)
+    problems += env_problems
     try:
         config = Config.model_validate(_without_secrets(raw))
     except ValidationError as exc:
@@ -57,16 +76,53 @@ def parse_config(
     state_path = (Path(base_dir) / config.state.path.expanduser()).resolve()
     config = config.model_copy(update={"state": StateConfig(path=state_path)})
     config._env = env
+    config._sources = sources
     return config
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+_URL_CHECKS = {"atlan": http_url, "qualytics": qualytics_api_url}
+
+
+def _urls_from_env(raw: dict[str, Any], env: Mapping[str, str]
+                   ) -> tuple[dict[str, Any], dict[str, tuple[str, Any]], list[str]]:
+    """`raw` with each service's URL taken from the environment where a variable sets it
+    (`env.URL_ENV`, qatlan's name before the SDK's), {"atlan.url": (variable, the file's
+    value, normalised, or None)} for those, and a problem per variable that holds no http(s) URL."""
+    sources: dict[str, tuple[str, Any]] = {}
+    problems: list[str] = []
+    for service, check in _URL_CHECKS.items():
+        found = first_set(env, URL_ENV[service])
+        if found is None:
+            continue
+        name, value = found
+        try:
+            check(value)
+        except ValueError as exc:
+            problems.append(f"environment variable {name}: {exc}; fix or unset it "
+                            f"(it overrides {service}.url)")
+            continue
+        section = raw.get(service)
+        section = dict(section) if isinstance(section, dict) else {}
+        in_file = section.get("url")
+        try:
+            in_file = check(in_file) if isinstance(in_file, str) else in_file
+        except ValueError:
+            pass  # overridden: never used, so never reported
+        sources[f"{service}.url"] = (name, in_file)
+        raw[service] = {**section, "url": value}
+    return raw, sources, problems
+
+
+def _read_toml(path: Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The TOML document at `path`. `env`: the file is optional when the environment sets
+    both URLs (the hint names the unset ones)."""
     if not path.is_file():
         what = "is not a file" if path.exists() else "not found"
-        raise ConfigError(
-            f"{path}: configuration {what}",
-            hint="run `qatlan init` to write a commented qatlan.toml, or pass --config PATH",
-        )
+        hint = "run `qatlan init` to write a commented qatlan.toml, or pass --config PATH"
+        if env is not None and what == "not found":
+            unset = [URL_ENV[s][-1] for s in URL_ENV if not first_set(env, URL_ENV[s])]
+            hint += f", or set {' and '.join(unset)} to run without one"
+        raise ConfigError(f"{path}: configuration {what}", hint=hint)
     try:
         with path.open("rb") as fp:
             return tomllib.load(fp)

@@ -65,6 +65,10 @@ def duration_seconds(value: Any) -> Any:
 
 
 
+#: a host name, an IPv4 address or a bracketed IPv6 address, and an optional :port
+_HOST = re.compile(r"(?:\w(?:[\w.-]*\w)?|\[[0-9A-Fa-f:.]+\])(?::\d*)?")
+
+
 def http_url(value: str) -> str:
     """`value` as an http(s) URL without a trailing slash; adds https:// when no scheme."""
     url = value.strip()
@@ -75,8 +79,12 @@ def http_url(value: str) -> str:
         raise ValueError("must not contain a user name or password (tokens come from env vars)")
     if parts.query or parts.fragment:  # not echoed: it may hold a token
         raise ValueError("must be a base URL, without ?query or #fragment")
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.netloc or not _HOST.fullmatch(parts.netloc):
         raise ValueError(f"'{clip(value)}' is not an http(s) URL")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in 0..65535
+    except ValueError:
+        raise ValueError(f"'{clip(value)}' is not an http(s) URL (bad port)") from None
     return url.rstrip("/")
 
 
@@ -355,6 +363,7 @@ class Config(BaseModel):
     mappings: tuple[MappingConfig, ...] = Field((), strict=False, description="datastore mappings")
     _path: Path | None = PrivateAttr(None)
     _env: Mapping[str, str] = PrivateAttr(default_factory=dict)
+    _sources: dict[str, tuple[str, str | None]] = PrivateAttr(default_factory=dict)
 
     @property
     def path(self) -> Path | None:
@@ -362,20 +371,42 @@ class Config(BaseModel):
         return self._path
 
     def atlan_token(self) -> str:
-        return self._token(self.atlan.token_env, "atlan", "Atlan API token")
+        """The Atlan token: `$ATLAN_API_TOKEN` (or `[atlan] token_env`), else pyatlan's
+        `$ATLAN_API_KEY`; ConfigError when neither is set."""
+        return self._token("atlan", "Atlan API token")[1]
 
     def qualytics_token(self) -> str:
-        return self._token(self.qualytics.token_env, "qualytics", "Qualytics API token")
+        """The Qualytics token: `$QUALYTICS_API_TOKEN` (or `[qualytics] token_env`), else
+        qualytics-cli's `$QUALYTICS_TOKEN`; ConfigError when neither is set."""
+        return self._token("qualytics", "Qualytics API token")[1]
 
-    def _token(self, var: str, section: str, what: str) -> str:
-        value = (self._env.get(var) or "").strip()
-        if not value:
+    def token_variable(self, service: str) -> str:
+        """The variable the token of `service` ("atlan"/"qualytics") is read from: the first
+        one set, else `token_env` (for messages; never the token)."""
+        try:
+            return self._token(service, "")[0]
+        except ConfigError:
+            return getattr(self, service).token_env
+
+    def url_sources(self) -> dict[str, tuple[str, str | None]]:
+        """{"atlan.url": (variable, the file's value or None)} for each URL that an
+        environment variable set (see qatlan.config.env)."""
+        return dict(self._sources)
+
+    def _token(self, section: str, what: str) -> tuple[str, str]:
+        from qatlan.config.env import SDK_TOKEN_ENV, first_set
+
+        var = getattr(self, section).token_env
+        names = (var, SDK_TOKEN_ENV[section])
+        found = first_set(self._env, names)
+        if found is None:
             raise ConfigError(
-                f"the environment variable {var} is not set; qatlan reads the {what} from it",
+                f"the environment variable {var} is not set (nor {names[1]}); qatlan reads "
+                f"the {what} from it",
                 hint=f"export {var}=<your token>  (or name another variable in [{section}] "
                 "token_env); tokens are never read from qatlan.toml",
             )
-        return value
+        return found
 
     def __repr__(self) -> str:
         # fields only: the environment (which holds the tokens) is never shown

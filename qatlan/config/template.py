@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 from pydantic import BaseModel
 
+from qatlan.config.env import URL_ENV, first_set
 from qatlan.config.models import AtlanConfig, QualyticsConfig, StateConfig, SyncConfig, http_url, qualytics_api_url
 from qatlan.errors import ConfigError
 
@@ -80,15 +81,28 @@ def init_config(
     atlan_url: str | None = None,
     qualytics_url: str | None = None,
     force: bool = False,
+    env: Mapping[str, str] = os.environ,
 ) -> Path:
-    """Write the commented template to `path`; refuses to overwrite unless `force`."""
+    """Write the commented template to `path`; refuses to overwrite unless `force`.
+
+    A URL not given is taken from the environment (`QATLAN_ATLAN_URL`, then `ATLAN_BASE_URL`;
+    `QATLAN_QUALYTICS_URL`, then `QUALYTICS_URL`), else a placeholder is written. A URL that
+    is not http(s) is a ConfigError naming where it came from (`--atlan-url` or the variable)."""
     path = Path(path)
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists", hint="pass --force to overwrite it")
-    try:
-        text = render_template(atlan_url, qualytics_url)
-    except ValueError as exc:
-        raise ConfigError(f"cannot write {path.name}: {exc}") from None
+    checked = {}
+    for service, given, check in (("atlan", atlan_url, http_url),
+                                  ("qualytics", qualytics_url, qualytics_api_url)):
+        # the option, else the environment (qatlan's variable, then the SDK's), else a placeholder
+        source, value = (f"--{service}-url", given) if given is not None else \
+            first_set(env, URL_ENV[service]) or (None, None)
+        try:
+            checked[service] = None if value is None else check(value)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {exc}", hint=f"nothing written to {path}; give a URL "
+                              f"like https://acme.{service}.{'com' if service == 'atlan' else 'io'}") from None
+    text = render_template(checked["atlan"], checked["qualytics"])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path

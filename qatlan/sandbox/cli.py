@@ -86,6 +86,10 @@ def _save(doc: dict[str, Any], path: Path) -> None:
         typer.echo(f"Error: cannot write the world to {path}: {exc.strerror or exc}", err=True)
 
 
+#: qatlan's own variables, read before the SDKs' names that the banner exports
+_QATLAN_OWN = ("QATLAN_ATLAN_URL", "ATLAN_API_TOKEN", "QATLAN_QUALYTICS_URL", "QUALYTICS_API_TOKEN")
+
+
 def _banner(sandbox: Any, doc: dict[str, Any]) -> str:
     from qatlan.sandbox.server import world_tokens
 
@@ -96,9 +100,11 @@ def _banner(sandbox: Any, doc: dict[str, Any]) -> str:
         f"Atlan sandbox:     {sandbox.atlan_url}",
         f"Qualytics sandbox: {sandbox.qualytics_url}",
         "",
-        "Sandbox tokens are fake; use them like this:",
-        f"  export ATLAN_BASE_URL={sandbox.atlan_url} ATLAN_API_TOKEN={atlan_token}",
-        f"  export QUALYTICS_URL={sandbox.qualytics_url} QUALYTICS_API_TOKEN={qualytics_token}",
+        "Sandbox tokens are fake. qatlan (and pyatlan, qualytics-cli) read these variables:",
+        f"  export ATLAN_BASE_URL={sandbox.atlan_url} ATLAN_API_KEY={atlan_token}",
+        f"  export QUALYTICS_URL={sandbox.qualytics_url} QUALYTICS_TOKEN={qualytics_token}",
+        f"  unset {' '.join(_QATLAN_OWN)}   # qatlan's own names win over those",
+        "  qatlan plan   # no qatlan.toml needed; one here keeps its other options, not its URLs",
         "",
         "Atlan personas:",
     ]

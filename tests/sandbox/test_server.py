@@ -198,8 +198,8 @@ def test_cli_prints_urls_and_tokens_then_serves(monkeypatch: pytest.MonkeyPatch,
     saved = tmp_path / "saved.json"
     result = run_cli("--atlan-port", "0", "--qualytics-port", "0", "--save-world", str(saved))
     assert result.exit_code == 0, result.output
-    assert "ATLAN_API_TOKEN=tok-admin" in result.stdout  # the persona that may do everything
-    assert "QUALYTICS_API_TOKEN=tok-q" in result.stdout
+    assert "ATLAN_API_KEY=tok-admin" in result.stdout  # the persona that may do everything
+    assert "QUALYTICS_TOKEN=tok-q" in result.stdout
     assert "export ATLAN_BASE_URL=http://127.0.0.1:" in result.stdout
     assert json.loads(saved.read_text(encoding="utf-8"))["meta"] == {"spec": "fake"}
 
