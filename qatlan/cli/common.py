@@ -47,10 +47,12 @@ def handle_errors(func: F) -> F:
 # --------------------------------------------------------------------------- shared options
 
 CONFIG_OPTION = typer.Option(
-    Path("qatlan.toml"), "--config", "-c", envvar="QATLAN_CONFIG", help="Path to qatlan.toml."
+    None, "--config", "-c", envvar="QATLAN_CONFIG", metavar="PATH",
+    help="Path to qatlan.toml (default: ./qatlan.toml, optional when the environment sets both URLs).",
 )
 STATE_OPTION = typer.Option(
-    None, "--state", help="Path to the state database (default: the \\[state] path in qatlan.toml)."
+    None, "--state", envvar="QATLAN_STATE", metavar="PATH",
+    help="Path to the state database (default: the \\[state] path in qatlan.toml).",
 )
 #: assets whose changes `plan` and `apply` list on a terminal by default; a million-column first
 #: plan would otherwise print half a gigabyte (`show`, `--json` and `--out` keep everything)
@@ -61,10 +63,18 @@ LOCK_TIMEOUT_OPTION = typer.Option(
 )
 
 
-def load(path: Path) -> Any:
+def load(path: Path | None) -> Any:
+    """The configuration at `path`; without one, ./qatlan.toml, which the environment may
+    replace entirely (both URLs set). Says on stderr which file URL a variable overrides."""
     from qatlan.config import load_config
 
-    return load_config(path)
+    config = load_config(path if path is not None else Path("qatlan.toml"), optional=path is None)
+    for key, (variable, in_file) in config.url_sources().items():
+        used = getattr(config, key.split(".")[0]).url
+        if isinstance(in_file, str) and in_file != used:
+            typer.echo(f"Note: {key} is {used} from ${variable}, not {in_file} from "
+                       f"{config.path.name if config.path else 'the file'}.", err=True)
+    return config
 
 
 def state_path(config: Any, override: Path | None) -> Path:
