@@ -122,6 +122,10 @@ class SizeRun:
         self.step(sandbox, "plan", "plan", "--no-refresh", *flags, "--out", str(plan1),
                   minimum={"reads": 0, "writes": 0, "atlan": 0, "qualytics": 0})
         self._plan_summary(plan1)
+        # the same plan again, nothing changed in between: the stored plan is reused
+        self.step(sandbox, "plan_again", "plan", "--no-refresh", *flags, "--out",
+                  str(self.workdir / "plan-again.json"),
+                  minimum={"reads": 0, "writes": 0, "atlan": 0, "qualytics": 0})
         self.plan_time = self._plan_time()  # on the snapshot the first plan was made from
         if not apply:
             self.log("  (--no-apply: the apply steps are skipped)")

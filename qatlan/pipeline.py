@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 import os
 import re
 import time
@@ -25,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from qatlan import __version__
 from qatlan.apply import settle_open_intents
 from qatlan.config import Config
 from qatlan.errors import ConfigError, PlanFileError, StaleStateError, StateError
@@ -46,6 +49,7 @@ __all__ = [
     "make_stored_plan",
     "match_report",
     "options_of",
+    "plan_inputs",
     "settings_from",
 ]
 
@@ -143,14 +147,13 @@ def settings_from(config: Config, options: PlanOptions = PlanOptions()) -> PlanS
 # --------------------------------------------------------------------------- pipeline
 
 
-def _snapshot(config: Config, state: State, options: PlanOptions, now: Callable[[], float],
-              progress: ProgressFn | None, transports: Mapping[str, Any],
-              run_id: int | None = None) -> tuple[int, Snapshot]:
-    """(snapshot id, snapshot): a fresh refresh, or the latest one with refresh=False."""
+def _snapshot_id(config: Config, state: State, options: PlanOptions, now: Callable[[], float],
+                 progress: ProgressFn | None, transports: Mapping[str, Any],
+                 run_id: int | None = None) -> int:
+    """The snapshot to plan from: a fresh refresh, or the latest one with refresh=False."""
     if options.refresh:
-        result = refresh(config, state, full=options.full_refresh, progress=progress, now=now,
-                         **transports)
-        return result.snapshot_id, state.load_snapshot(result.snapshot_id)
+        return refresh(config, state, full=options.full_refresh, progress=progress, now=now,
+                       **transports).snapshot_id
     # no refresh, so no settling by it: what an interrupted apply sent is read back here
     # (no request at all unless the journal holds open intents)
     settle_open_intents(config, state, run_id=run_id, now=now, **transports)
@@ -158,6 +161,14 @@ def _snapshot(config: Config, state: State, options: PlanOptions, now: Callable[
     if snapshot_id is None:
         raise StateError("no snapshot yet: run qatlan refresh",
                          hint="or run `qatlan plan` without --no-refresh to read both sides first")
+    return snapshot_id
+
+
+def _snapshot(config: Config, state: State, options: PlanOptions, now: Callable[[], float],
+              progress: ProgressFn | None, transports: Mapping[str, Any],
+              run_id: int | None = None) -> tuple[int, Snapshot]:
+    """(snapshot id, snapshot): a fresh refresh, or the latest one with refresh=False."""
+    snapshot_id = _snapshot_id(config, state, options, now, progress, transports, run_id)
     return snapshot_id, state.load_snapshot(snapshot_id)
 
 
@@ -187,31 +198,72 @@ def make_stored_plan(config: Config, state: State, options: PlanOptions = PlanOp
     with contextlib.ExitStack() as stack:
         writer = stack.enter_context(PlanFileWriter(out)) if out is not None else None
         with state.run("plan") as run:
-            result, owned = _plan(config, state, options, settings, now, progress, transports, run.id)
-            check_removals(result, owned_item_count(owned), settings)
-            checksum = state.save_plan(result, run.id, tee=writer.write if writer else None)
+            snapshot_id = _snapshot_id(config, state, options, now, progress, transports, run.id)
+            base = _base(config, state, snapshot_id)
+            inputs = plan_inputs(config, settings, base, state.owned_serial)
+            result = _same_plan(state, inputs, base, now)
+            if result is None:
+                # the snapshot is freed when _plan returns, before the plan is stored
+                result, owned = _plan(config, state, settings, snapshot_id, base, now)
+                check_removals(result, owned_item_count(owned), settings)
+            checksum = state.save_plan(result, run.id, tee=writer.write if writer else None,
+                                       inputs=inputs)
             if writer is not None:
                 writer.commit(checksum, key)
             run.finish("ok", counts=result.summary())
     return result, checksum
 
 
-def _plan(config: Config, state: State, options: PlanOptions, settings: PlanSettings,
-          now: Callable[[], float], progress: ProgressFn | None, transports: Mapping[str, Any],
-          run_id: int) -> tuple[Plan, dict[str, Any]]:
-    """The plan and the ownership it was made with (read after the refresh, which may have
-    recorded writes of an interrupted apply)."""
-    # the snapshot is freed when this returns, before the plan is serialised and stored
-    snapshot_id, snapshot = _snapshot(config, state, options, now, progress, transports, run_id)
-    owned = state.owned()
+def _base(config: Config, state: State, snapshot_id: int) -> dict[str, Any]:
+    """What a plan of `snapshot_id` is built from: `Plan.base`."""
     base: dict[str, Any] = {"lineage": state.lineage, "serial": state.serial, "snapshot_id": snapshot_id}
     oldest = state.watermarks(snapshot_id).get(OLDEST_FIELD_READ)
     if oldest is not None:  # what the plan relies on: the oldest Qualytics field read
         base["oldest_field_read"] = iso_utc(float(oldest))
         base["max_field_age"] = config.qualytics.max_field_age
-    if not snapshot.complete:
-        base["missing"] = list(snapshot.missing)
-    return plan(snapshot, settings, rules=config.mappings, owned=owned, base=base,
+    info = state.snapshot_info(snapshot_id)
+    if not info["complete"]:
+        base["missing"] = list(info["missing"])
+    return base
+
+
+def plan_inputs(config: Config, settings: PlanSettings, base: Mapping[str, Any],
+                owned_serial: int) -> str:
+    """A digest of everything the planner's answer depends on: the snapshot's content (the
+    state's lineage and serial: the serial moves whenever a refresh saw a change), what qatlan
+    owns (`owned_serial` moves with every write to it), the settings and mappings, what the
+    plan records in `base` (the snapshot id aside: a refresh that saw nothing new makes a
+    new snapshot of the same content) and this qatlan's version. Two plans with the same
+    inputs have the same changes."""
+    payload = {
+        "qatlan": __version__,
+        "settings": dataclasses.asdict(settings),
+        "mappings": [m.model_dump(mode="json") for m in config.mappings],
+        "base": {k: v for k, v in base.items() if k != "snapshot_id"},
+        "owned_serial": owned_serial,
+    }
+    text = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _same_plan(state: State, inputs: str, base: Mapping[str, Any],
+               now: Callable[[], float]) -> Plan | None:
+    """The stored plan computed from the same inputs, for this snapshot and time, or None.
+    With nothing changed since the last plan, planning again costs reading that plan, not
+    loading and walking the snapshot (incremental planning at its coarsest)."""
+    same = state.plan_by_inputs(inputs)
+    if same is None:
+        return None
+    return dataclasses.replace(same, base=dict(base), created_at=iso_utc(now()))
+
+
+def _plan(config: Config, state: State, settings: PlanSettings, snapshot_id: int,
+          base: Mapping[str, Any], now: Callable[[], float]) -> tuple[Plan, dict[str, Any]]:
+    """The plan of `snapshot_id` and the ownership it was made with (read after the refresh,
+    which may have recorded writes of an interrupted apply)."""
+    snapshot = state.load_snapshot(snapshot_id)
+    owned = state.owned()
+    return plan(snapshot, settings, rules=config.mappings, owned=owned, base=dict(base),
                 created_at=iso_utc(now())), owned
 
 

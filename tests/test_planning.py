@@ -11,7 +11,8 @@ import pytest
 from conftest import make_config, sandbox_config_doc
 from qatlan.errors import ConfigError, StaleStateError, StateError
 from qatlan.pipeline import PlanOptions, check_not_stale, make_plan, match_report, settings_from
-from qatlan.plan import Action, plan_checksum
+from qatlan.plan import Action, own, plan_checksum
+from qatlan.planner import plan as pure_plan
 from qatlan.state import State
 
 FIXED_NOW = 1767225600.0  # 2026-01-01T00:00:00Z
@@ -63,6 +64,46 @@ def test_without_refresh_it_plans_from_the_latest_snapshot(config, state, transp
     assert again.base["snapshot_id"] == first.base["snapshot_id"]
     assert again == first
     assert [r["command"] for r in state.runs()].count("refresh") == 1
+
+
+def _recomputed(config, state, options=PlanOptions(), *, like):
+    """What the pure planner makes of the state now: the oracle a reused plan must equal."""
+    return pure_plan(state.load_snapshot(like.base["snapshot_id"]), settings_from(config, options),
+                     rules=config.mappings, owned=state.owned(), base=like.base,
+                     created_at=like.created_at)
+
+
+def test_a_plan_with_unchanged_inputs_is_the_plan_the_planner_would_make(config, state, transports):
+    first = make_plan(config, state, now=_now, **transports)
+    again = make_plan(config, state, PlanOptions(refresh=False), now=lambda: FIXED_NOW + 60)
+    assert again.created_at == "2026-01-01T00:01:00.000Z"
+    assert again == _recomputed(config, state, like=again)
+    assert again.changes == first.changes
+    # a refresh that sees nothing new makes a new snapshot of the same content
+    refreshed = make_plan(config, state, now=_now, **transports)
+    assert refreshed.base["snapshot_id"] != first.base["snapshot_id"]
+    assert refreshed == _recomputed(config, state, like=refreshed)
+
+
+def test_a_plan_is_made_again_when_ownership_or_settings_moved(config, state, transports, tmp_path, sandbox):
+    first = make_plan(config, state, now=_now, **transports)
+    adopted = [c for c in first.changes if c.action is Action.ADOPT]
+    assert adopted
+    key, value = own(state.owned(), adopted[0])
+    state.set_owned(key, value)  # as if an apply had taken it over
+    owned_now = make_plan(config, state, PlanOptions(refresh=False), now=_now)
+    assert owned_now == _recomputed(config, state, like=owned_now)
+    assert adopted[0].address not in {c.address for c in owned_now.changes}
+
+    pushed = make_plan(config, state, PlanOptions(refresh=False, push_only=True), now=_now)
+    assert pushed == _recomputed(config, state, PlanOptions(push_only=True), like=pushed)
+    assert pushed.changes != owned_now.changes
+
+    renamed = make_config(tmp_path / "renamed", sandbox_config_doc(sandbox.world))
+    renamed = renamed.model_copy(update={"atlan": renamed.atlan.model_copy(update={"link_name": "DQ"})})
+    linked = make_plan(renamed, state, PlanOptions(refresh=False), now=_now)
+    assert linked == _recomputed(renamed, state, like=linked)
+    assert {c.after["name"] for c in linked.changes if c.address.endswith("#link")} == {"DQ"}
 
 
 def test_pull_only_and_push_only_keep_one_direction(config, state, transports):

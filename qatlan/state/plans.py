@@ -18,17 +18,18 @@ from qatlan.normalize import iso_utc
 from qatlan.plan import Plan, canonical_pieces
 from qatlan.state.base import write_transaction
 
-__all__ = ["load_plan", "plan_id", "save_plan"]
+__all__ = ["load_plan", "plan_by_inputs", "plan_id", "save_plan"]
 
 #: zlib level of plan bodies (1: fast; plans compress ~10x anyway)
 _ZLIB_LEVEL = 1
 
 
 def save_plan(db: Database, p: Plan, run_id: int | None = None,
-              tee: Callable[[bytes], None] | None = None) -> str:
+              tee: Callable[[bytes], None] | None = None, inputs: str | None = None) -> str:
     """Insert `p` and return its checksum (`qatlan.plan.plan_checksum`). The plan is encoded
     once: each canonical piece is hashed, compressed and, with `tee`, handed on (to a plan
-    file being written, `qatlan.plan.PlanFileWriter`)."""
+    file being written, `qatlan.plan.PlanFileWriter`). `inputs`: the digest of what the plan
+    was computed from (`plan_by_inputs` finds it again)."""
     digest, packer, packed = hashlib.sha256(), zlib.compressobj(_ZLIB_LEVEL), []
     for piece in canonical_pieces(p):
         digest.update(piece)
@@ -46,6 +47,7 @@ def save_plan(db: Database, p: Plan, run_id: int | None = None,
         "checksum": checksum,
         "summary": json.dumps(p.summary()),
         "body": b"".join(packed),
+        "inputs": inputs,
     }
     del packed
     with write_transaction(db):
@@ -64,7 +66,18 @@ def plan_id(db: Database, checksum: str) -> int | None:
     return _latest(db, "id", checksum)
 
 
+def plan_by_inputs(db: Database, inputs: str) -> Plan | None:
+    """The newest stored plan computed from `inputs` (see `save_plan`), or None."""
+    row = db.execute("SELECT body FROM plans WHERE inputs = ? ORDER BY id DESC LIMIT 1",
+                     [inputs]).fetchone()
+    return None if row is None else _decode(row[0])
+
+
+def _decode(body: bytes) -> Plan:
+    return Plan.from_dict(json.loads(zlib.decompress(body)))
+
+
 def load_plan(db: Database, checksum: str) -> Plan | None:
     """The stored plan with this checksum, or None."""
     body = _latest(db, "body", checksum)
-    return None if body is None else Plan.from_dict(json.loads(zlib.decompress(body)))
+    return None if body is None else _decode(body)

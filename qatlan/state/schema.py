@@ -141,6 +141,20 @@ def _journal_intents(db: Database) -> None:
                "WHERE outcome = 'intent'")
 
 
+@_step
+def _plan_inputs(db: Database) -> None:
+    # what a plan was computed from (`plans.inputs`, a digest of the state's serial, what
+    # qatlan owns, the settings and qatlan's version): a plan whose inputs match a stored
+    # one is that plan again, so it is not recomputed. `meta.owned_serial` moves with every
+    # write to `ownership` (the triggers), so the digest never has to read that table.
+    db["plans"].add_column("inputs", str)
+    db["plans"].create_index(["inputs"])
+    db["meta"].add_column("owned_serial", int, not_null_default=0)
+    for event in ("INSERT", "UPDATE", "DELETE"):
+        db.execute(f"CREATE TRIGGER ownership_{event.lower()} AFTER {event} ON ownership "
+                   "BEGIN UPDATE meta SET owned_serial = owned_serial + 1; END")
+
+
 SCHEMA_VERSION = len(_STEPS)
 
 

@@ -109,10 +109,20 @@ class State:
     # ----------------------------------------------------------------------- plans
 
     def save_plan(self, plan: Plan, run_id: int | None = None,
-                  tee: Callable[[bytes], None] | None = None) -> str:
+                  tee: Callable[[bytes], None] | None = None, inputs: str | None = None) -> str:
         """Store `plan` (for audit and resuming); returns its checksum. `tee` receives each
-        piece of the plan's canonical JSON as it is encoded (see `plans.save_plan`)."""
-        return plans.save_plan(self._db, plan, run_id, tee)
+        piece of the plan's canonical JSON as it is encoded; `inputs` is the digest of what
+        it was computed from (see `plans.save_plan`)."""
+        return plans.save_plan(self._db, plan, run_id, tee, inputs)
+
+    def plan_by_inputs(self, inputs: str) -> Plan | None:
+        """The newest stored plan computed from `inputs`, or None."""
+        return plans.plan_by_inputs(self._db, inputs)
+
+    @property
+    def owned_serial(self) -> int:
+        """Moves with every write to what qatlan owns (a trigger counts them)."""
+        return self._db.execute("SELECT owned_serial FROM meta").fetchone()[0]
 
     def load_plan(self, checksum: str) -> Plan | None:
         """The stored plan with this checksum, or None."""
@@ -176,6 +186,11 @@ class State:
         (after it was saved), counts (records by kind), changes (added/changed/removed),
         watermarks."""
         return snapshots.list_snapshots(self._db)
+
+    def snapshot_info(self, snapshot_id: int | None = None) -> dict[str, Any]:
+        """The `snapshots` row of `snapshot_id` (latest when None), JSON columns decoded;
+        StateError when there is none."""
+        return snapshots.require_snapshot(self._db, snapshot_id)
 
     def latest_snapshot_id(self) -> int | None:
         return snapshots.latest_id(self._db)
