@@ -34,7 +34,8 @@ LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 #: each package's public face, pinned: changing it is a deliberate API change
 PUBLIC = {
     "qatlan.config": ["AtlanConfig", "Config", "MappingConfig", "QualyticsConfig", "StateConfig",
-                      "SyncConfig", "init_config", "load_config", "parse_config", "render_template"],
+                      "SyncConfig", "URL_ENV", "init_config", "load_config", "parse_config",
+                      "render_template"],
     "qatlan.plan": ["FORMAT_VERSION", "PLAN_FILE_VERSION", "Action", "Change", "Conflict", "LazyList",
                     "Plan", "SavedPlan", "canonical_pieces", "iter_json", "own", "plan_checksum",
                     "read_plan_file", "read_saved_plan", "sign", "signature_ok", "write_plan_file",
@@ -52,7 +53,7 @@ PUBLIC = {
     "qatlan.render": ["GITHUB_LIMIT", "Progress", "apply_summary", "change_lines", "fmt", "human",
                       "human_pieces", "json", "json_pieces", "markdown", "match_json", "match_report",
                       "missing_lines", "record_history", "refresh_summary", "runs_table",
-                      "snapshots_table", "status_line"],
+                      "set_no_color", "snapshots_table", "status_line", "use_color"],
     "qatlan.cli": ["app", "main"],
 }
 

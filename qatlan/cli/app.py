@@ -8,6 +8,7 @@ error too, as Terraform does, so that 2 means only "changes present" with
 
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Any
 
@@ -62,18 +63,55 @@ class _Group(TyperGroup):
             return super().get_command(ctx, cmd_name)
         from qatlan.sandbox.cli import app as sandbox_app
 
+        examples_last(sandbox_app)
         command = typer.main.get_command(sandbox_app)
         command.name = _SANDBOX
         return command
 
+
+#: `-h` as well as `--help`, on every command (click passes it down to subcommands)
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+#: click's names for the types of values, which typer (0.2x) shows as `<int>`, `<str>`...
+_TYPE_NAMES = {"int": "INTEGER", "float": "FLOAT", "str": "TEXT", "path": "PATH", "bool": "BOOLEAN"}
+
+
+def _clean_placeholders() -> None:
+    """Help shows what a value is, as click does: nothing after a flag (typer 0.2x shows
+    `<bool>`, as if it took a value), the metavar when there is one, else click's name for
+    the type (`INTEGER`, `TEXT`, `PATH`). Left alone if this typer has no such hook."""
+    for cls_name in ("TyperOption", "TyperArgument"):
+        cls = getattr(typer.core, cls_name, None)
+        original = getattr(cls, "display_type_rich", None)
+        if original is None or getattr(original, "_qatlan", False):
+            continue
+
+        def display_type_rich(self: Any, ctx: Any, _original: Any = original) -> Any:
+            if getattr(self, "is_flag", False) and not getattr(self, "count", False):
+                return None
+            shown = _original(self, ctx)
+            if isinstance(shown, str) and shown.startswith("<") and shown.endswith(">"):
+                inner = shown[1:-1]
+                return _TYPE_NAMES.get(inner, inner.upper())
+            return shown
+
+        display_type_rich._qatlan = True  # type: ignore[attr-defined]
+        cls.display_type_rich = display_type_rich  # type: ignore[union-attr]
+
+
+_clean_placeholders()
 
 app = typer.Typer(
     name="qatlan",
     cls=_Group,
     help="Keep Qualytics and Atlan in sync like Terraform: refresh, plan, apply.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    context_settings=CONTEXT_SETTINGS,
     pretty_exceptions_enable=False,
+    epilog="Example: qatlan init --atlan-url https://acme.atlan.com --qualytics-url "
+           "https://acme.qualytics.io && qatlan plan --out plan.json",
 )
 
 
@@ -89,13 +127,47 @@ def _root(
         False, "--version", callback=_version_callback, is_eager=True, help="Show the version and exit."
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    no_color: bool = typer.Option(
+        False, "--no-color", help="No colours or other escape codes (also: NO_COLOR=1, TERM=dumb)."
+    ),
 ) -> None:
     """Keep Qualytics and Atlan in sync like Terraform: refresh, plan, apply."""
+    from qatlan.render import set_no_color
+
     _options["debug"] = debug
+    set_no_color(no_color)
 
 
 for _module in (state, plan, apply, demo):
     register(_module.commands, app)
+
+#: the example that ends the help of a command group whose module gives it none
+GROUP_EXAMPLES = {"state": "Example: qatlan state list && qatlan state show ORDERS"}
+
+
+def examples_last(typer_app: typer.Typer) -> None:
+    """Make every command's help end with its example: the `Example:` paragraph of its
+    docstring moves to the epilog, which help prints after the options. Groups without an
+    example get theirs from GROUP_EXAMPLES. Idempotent."""
+    for info in typer_app.registered_commands:
+        if isinstance(info.epilog, str):
+            continue
+        doc = info.help if isinstance(info.help, str) else inspect.getdoc(info.callback) or ""
+        head, found, example = doc.partition("Example:")
+        if found:
+            info.help = head.rstrip()
+            info.epilog = "Example:" + example.rstrip()
+    for group in typer_app.registered_groups:
+        sub = group.typer_instance
+        if sub is None:
+            continue
+        example = GROUP_EXAMPLES.get(group.name or "")
+        if example and not isinstance(sub.info.epilog, str):
+            sub.info.epilog = example
+        examples_last(sub)
+
+
+examples_last(app)
 
 
 def main() -> None:

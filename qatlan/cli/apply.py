@@ -76,7 +76,7 @@ def _plan_to_apply(cfg: Any, st: Any, options: Any, auto_approve: bool) -> Any:
     one; asks for approval."""
     from qatlan.apply import find_interrupted
     from qatlan.pipeline import make_plan, options_of
-    from qatlan.render import Progress, human
+    from qatlan.render import Progress, human, use_color
 
     left = find_interrupted(st)
     if left is not None and not left.stale:
@@ -95,7 +95,7 @@ def _plan_to_apply(cfg: Any, st: Any, options: Any, auto_approve: bool) -> Any:
         plan = make_plan(cfg, st, options, progress=progress)
     finally:
         progress.close()
-    typer.echo(human(plan, color=sys.stdout.isatty(), max_assets=MAX_ASSETS))
+    typer.echo(human(plan, color=use_color(sys.stdout), max_assets=MAX_ASSETS))
     if plan.is_empty():
         return None
     _approve(auto_approve)
@@ -113,7 +113,7 @@ def apply(
     lock_timeout: float = LOCK_TIMEOUT_OPTION,
     create_definitions: bool = typer.Option(None, "--create-definitions/--no-create-definitions",
                                             help="Create the missing Atlan definitions, or let their values wait "
-                                                 "(default: [sync] create_definitions, true)."),
+                                                 "(default: \\[sync] create_definitions, true)."),
     allow_mass_removal: bool = typer.Option(False, "--allow-mass-removal",
                                             help="Accept a plan that removes more than max_removal_share."),
     config: Path = CONFIG_OPTION,

@@ -59,7 +59,7 @@ STATE_OPTION = typer.Option(
 MAX_ASSETS = 1000
 
 LOCK_TIMEOUT_OPTION = typer.Option(
-    0.0, "--lock-timeout", help="Seconds to wait for another run's state lock before failing."
+    0.0, "--lock-timeout", metavar="SECONDS", help="Seconds to wait for another run's state lock before failing."
 )
 
 

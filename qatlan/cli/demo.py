@@ -26,7 +26,7 @@ import typer
 from qatlan import render
 from qatlan.apply import apply_plan
 from qatlan.cli.common import fail, handle_errors, locked
-from qatlan.config import Config, load_config
+from qatlan.config import URL_ENV, Config, load_config
 from qatlan.pipeline import PlanOptions, check_applicable, make_plan, make_stored_plan, match_report
 from qatlan.plan import Plan, read_saved_plan
 from qatlan.refresh import refresh
@@ -95,8 +95,6 @@ def demo_config_text(world: "World") -> str:
 
 def _env(sandbox: "Sandbox") -> dict[str, str]:
     """The environment the demo's config reads: the sandbox's fake tokens, nothing else real."""
-    from qatlan.config.env import URL_ENV
-
     tokens = sandbox.tokens
     atlan = tokens["atlan"].get("qualytics-sync") or next(iter(tokens["atlan"].values()))
     # the URL variables would point the demo's config at a real tenant: not passed on
@@ -215,9 +213,9 @@ def _next_steps(emit: Emit) -> None:
 @commands.command()
 @handle_errors
 def demo(
-    directory: Path = typer.Option(None, "--dir", help="Keep the demo's config and state in DIR "
+    directory: Path = typer.Option(None, "--dir", metavar="DIR", help="Keep the demo's config and state in DIR "
                                                       "(default: a temporary folder, removed after)."),
-    spec: str = typer.Option(None, "--generate", help="The sandbox world to generate "
+    spec: str = typer.Option(None, "--generate", metavar="SPEC", help="The sandbox world to generate "
                                                       "(default: a small one; see docs/sandbox.md)."),
 ) -> None:
     """The whole loop against a local sandbox: refresh, plan, apply, plan again.

@@ -72,8 +72,8 @@ def plan(
     exclude: list[str] = typer.Option(None, "--exclude", metavar="PATTERN", help="Leave out changes whose address or asset matches (repeatable)."),
     pull_only: bool = typer.Option(False, "--pull-only", help="Only Atlan → Qualytics (tags)."),
     push_only: bool = typer.Option(False, "--push-only", help="Only Qualytics → Atlan (scores, tags, links, announcements)."),
-    create_definitions: bool = typer.Option(None, "--create-definitions/--no-create-definitions", help="Plan the missing Atlan tag and custom metadata definitions, or let their values wait (default: [sync] create_definitions, true)."),
-    allow_mass_removal: bool = typer.Option(False, "--allow-mass-removal", help="Accept a plan that removes more than [sync] max_removal_share of what qatlan owns."),
+    create_definitions: bool = typer.Option(None, "--create-definitions/--no-create-definitions", help="Plan the missing Atlan tag and custom metadata definitions, or let their values wait (default: \\[sync] create_definitions, true)."),
+    allow_mass_removal: bool = typer.Option(False, "--allow-mass-removal", help="Accept a plan that removes more than \\[sync] max_removal_share of what qatlan owns."),
     config: Path = CONFIG_OPTION,
     state: Path = STATE_OPTION,
     lock_timeout: float = LOCK_TIMEOUT_OPTION,
@@ -123,7 +123,7 @@ def _print_plan(result, as_json: bool, as_markdown: bool, checksum: str | None =
     elif as_markdown:
         typer.echo(render.markdown(result), nl=False)
     else:
-        _echo_pieces(render.human_pieces(result, color=sys.stdout.isatty(), max_assets=max_assets))
+        _echo_pieces(render.human_pieces(result, color=render.use_color(sys.stdout), max_assets=max_assets))
 
 
 @commands.command()

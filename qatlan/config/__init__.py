@@ -4,8 +4,10 @@
     parse_config(data)     validate an already-parsed document
     init_config(path)      write the commented template; render_template() is its text
     Config, ...            the models (models.py): every key, default and description
+    URL_ENV                the variables each service's URL is read from (env.py)
 """
 
+from qatlan.config.env import URL_ENV
 from qatlan.config.load import load_config, parse_config
 from qatlan.config.models import (
     AtlanConfig,
@@ -24,6 +26,7 @@ __all__ = [
     "QualyticsConfig",
     "StateConfig",
     "SyncConfig",
+    "URL_ENV",
     "init_config",
     "load_config",
     "parse_config",

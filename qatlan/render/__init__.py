@@ -12,6 +12,7 @@
     apply_summary(result), refresh_summary(result), runs_table(runs), snapshots_table(rows),
     record_history(...), missing_lines(missing)   the other commands' texts (tables.py)
     Progress                       progress of long reads and writes on stderr (progress.py)
+    use_color(stream), set_no_color(flag)   whether ANSI colours go to a stream (term.py)
 
 Only the CLI writes these to a stream.
 """
@@ -30,6 +31,7 @@ from qatlan.render.markdown import GITHUB_LIMIT, render_markdown
 from qatlan.render.match import render_match_json, render_match_report
 from qatlan.render.plan_json import json, json_pieces
 from qatlan.render.progress import Progress
+from qatlan.render.term import set_no_color, use_color
 from qatlan.render.tables import (
     apply_summary,
     missing_lines,
@@ -42,6 +44,8 @@ from qatlan.render.tables import (
 __all__ = [
     "GITHUB_LIMIT",
     "Progress",
+    "set_no_color",
+    "use_color",
     "apply_summary",
     "change_lines",
     "fmt",

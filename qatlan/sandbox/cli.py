@@ -12,6 +12,7 @@ from qatlan.sandbox.errors import SandboxError
 app = typer.Typer(
     help="Local Atlan and Qualytics servers with a generated or loaded world (loopback only).",
     no_args_is_help=True,
+    epilog="Example: qatlan sandbox up --atlan-port 0 --qualytics-port 0",
 )
 
 DEFAULT_SPEC = "tables=20,seed=1"
@@ -30,11 +31,11 @@ def up(
     generate: str | None = typer.Option(
         None, "--generate", metavar="SPEC", help=f"Generate a world, e.g. {DEFAULT_SPEC} (the default)."
     ),
-    atlan_port: int = typer.Option(ATLAN_PORT, help="Port of the Atlan server (0 = any free port)."),
+    atlan_port: int = typer.Option(ATLAN_PORT, metavar="N", help="Port of the Atlan server (0 = any free port)."),
     qualytics_port: int = typer.Option(
-        QUALYTICS_PORT, help="Port of the Qualytics server (0 = any free port)."
+        QUALYTICS_PORT, metavar="N", help="Port of the Qualytics server (0 = any free port)."
     ),
-    host: str = typer.Option("127.0.0.1", help="Loopback address to listen on."),
+    host: str = typer.Option("127.0.0.1", metavar="ADDR", help="Loopback address to listen on."),
     save_world: Path | None = typer.Option(
         None, "--save-world", metavar="FILE", help="Write the world here at start and again at shutdown."
     ),
