@@ -61,9 +61,9 @@ async def open_clients(
     """Both clients, closed on exit. Transports are seams for tests and the in-process demo."""
     a, q = config.atlan, config.qualytics
     atlan_http = _http("atlan", a, config.atlan_token(), atlan_transport, http_overrides,
-                       config.token_variable("atlan"))
+                       config.token_variable("atlan"), _origin(config, "atlan"))
     qualytics_http = _http("qualytics", q, config.qualytics_token(), qualytics_transport,
-                           http_overrides, config.token_variable("qualytics"))
+                           http_overrides, config.token_variable("qualytics"), _origin(config, "qualytics"))
     try:
         yield Clients(
             atlan=AtlanClient(atlan_http, page_size=a.page_size),
@@ -76,8 +76,16 @@ async def open_clients(
         await qualytics_http.aclose()
 
 
+def _origin(config: Config, service: str) -> str:
+    """Where the service's URL was set, for messages: "$ATLAN_BASE_URL" or "atlan.url in qatlan.toml"."""
+    source = config.url_sources().get(f"{service}.url")
+    if source is not None:
+        return f"${source[0]}"
+    return f"{service}.url in {config.path.name if config.path is not None else 'qatlan.toml'}"
+
+
 def _http(service: str, section: Any, token: str, transport: Any, overrides: dict[str, Any],
-          token_env: str) -> HttpClient:
+          token_env: str, url_origin: str) -> HttpClient:
     """One service's HttpClient from its config section ([atlan] or [qualytics])."""
     return HttpClient(
         service,
@@ -90,5 +98,6 @@ def _http(service: str, section: Any, token: str, transport: Any, overrides: dic
         max_retries=section.max_retries,
         transport=transport,
         token_env=token_env,
+        url_origin=url_origin,
         **overrides,
     )

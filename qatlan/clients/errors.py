@@ -9,6 +9,7 @@ never contains the token (callers pass `scrub` to remove it from anything the se
 from __future__ import annotations
 
 import email.utils
+import socket
 import ssl
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -70,11 +71,31 @@ def is_tls_error(exc: BaseException | None) -> bool:
     return False
 
 
+#: what resolvers say when a host name does not resolve (glibc, macOS, Windows)
+_DNS_MESSAGES = ("name or service not known", "nodename nor servname", "getaddrinfo failed",
+                 "temporary failure in name resolution", "no address associated with hostname",
+                 "name does not resolve")
+
+
+def is_dns_error(exc: BaseException | None) -> bool:
+    """True when `exc` (or anything in its cause chain) says a host name did not resolve."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, socket.gaierror) or any(m in str(exc).lower() for m in _DNS_MESSAGES):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def transport_error(
-    service: str, base_url: str, exc: httpx.HTTPError, method: str, path: str, timeout: float
+    service: str, base_url: str, exc: httpx.HTTPError, method: str, path: str, timeout: float,
+    *, origin: str | None = None,
 ) -> ApiConnectionError:
-    """The `ApiConnectionError` for an httpx exception raised while calling `method path`."""
+    """The `ApiConnectionError` for an httpx exception raised while calling `method path`.
+    `origin` says where the URL was set ("atlan.url in qatlan.toml", "$ATLAN_BASE_URL")."""
     svc = display_name(service)
+    origin = origin or f"{service}.url in qatlan.toml"
     reason = str(exc) or type(exc).__name__
     if is_tls_error(exc):
         return ApiConnectionError(
@@ -84,9 +105,11 @@ def transport_error(
             f"only for a trusted test host, set {service}.verify_tls = false in qatlan.toml",
         )
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol)):
+        why = " (the host name does not resolve)" if is_dns_error(exc) else (
+            " (no connection within the connect timeout)" if isinstance(exc, httpx.ConnectTimeout) else "")
         return ApiConnectionError(
-            f"cannot reach {svc} at {base_url}: {reason}; "
-            f"check {service}.url in qatlan.toml and that the host is up",
+            f"cannot reach {svc} at {base_url}: {reason}{why}; "
+            f"check {origin} and that the host is up",
             service=service,
         )
     if isinstance(exc, httpx.TimeoutException):

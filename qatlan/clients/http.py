@@ -27,11 +27,12 @@ from urllib.parse import quote
 
 import httpx
 from aiolimiter import AsyncLimiter
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from qatlan import __version__
 from qatlan.clients.errors import (
     display_name,
+    is_dns_error,
     is_tls_error,
     response_error,
     status_error,
@@ -73,6 +74,13 @@ _RETRY_TRANSPORT = (
 _UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 #: longest wait, whether from Retry-After or from backoff (pyatlan's max_backoff_wait)
 MAX_WAIT = 120.0
+#: seconds to wait for a connection (the read timeout is the configured `timeout`)
+CONNECT_TIMEOUT = 5.0
+#: until a server has answered once, give up connecting to it after about this many seconds
+#: (a closed port, a host that drops packets); a name that does not resolve is not retried
+UNREACHED_BUDGET = 8.0
+#: while a request waits for its answer, a line every this many seconds (per client)
+WAITING_LINE = 10.0
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -173,6 +181,7 @@ class HttpClient:
         jitter: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
         limiter: Any = None,
+        url_origin: str | None = None,
     ):
         self.service = service
         self.base_url = base_url.rstrip("/")
@@ -186,6 +195,10 @@ class HttpClient:
                 f"{service}.url must start with https:// (got {self.base_url!r}); fix it in qatlan.toml"
             )
         self.timeout = timeout
+        #: where the URL was set, for messages: "atlan.url in qatlan.toml" or "$ATLAN_BASE_URL"
+        self.url_origin = url_origin or f"{service}.url in qatlan.toml"
+        self._reached = False  # a response below 400 came back from this server
+        self._waiting_said = 0.0  # when the last "still waiting" line was written (monotonic)
         self.max_retries = max(0, max_retries)
         self.stats = HttpStats()
         self._auth = _BearerAuth(token)
@@ -236,7 +249,7 @@ class HttpClient:
         safe = method != "POST" if idempotent is None else idempotent
         attempts = [0]
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_retries + 1),
+            stop=self._stop,
             wait=self._wait,
             retry=retry_if_exception(partial(_retryable, safe)),
             sleep=self._sleep,
@@ -269,8 +282,19 @@ class HttpClient:
             )
             if response.status_code == 429:
                 self._rate_limited(error)
+            if response.status_code in (404, 405) and not self._reached:
+                error.hint = self._not_the_service_hint()
             raise error
-        return self._parse(response, method, url)
+        parsed = self._parse(response, method, url)
+        self._reached = True
+        return parsed
+
+    def _not_the_service_hint(self) -> str:
+        svc = display_name(self.service)
+        example = ("https://TENANT.atlan.com" if self.service == "atlan"
+                   else "https://TENANT.qualytics.io/api")
+        return (f"{self.base_url} answered, but not as the {svc} API does: check that "
+                f"{self.url_origin} is your {svc} URL (like {example}), not another service's")
 
     def _rate_limited(self, error: ApiError) -> None:
         """Count a 429; hold every later request of this client for its Retry-After."""
@@ -283,17 +307,39 @@ class HttpClient:
     async def _send(self, method: str, url: str, params: Any, body: Any) -> httpx.Response:
         started = time.monotonic()
         try:
-            response = await self._client.request(method, url, params=params, json=body)
+            response = await self._answer(method, url, params, body, started)
         except httpx.HTTPError as exc:
             _LAST_CALL.set(time.monotonic() - started)
             log.debug("%s %s %s failed: %s", self.service, method, url, type(exc).__name__)
-            raise transport_error(self.service, self.base_url, exc, method, url, self.timeout) from exc
+            raise transport_error(self.service, self.base_url, exc, method, url, self.timeout,
+                                  origin=self.url_origin) from exc
         _LAST_CALL.set(time.monotonic() - started)
         log.debug(
             "%s %s %s -> %d in %.0f ms",
             self.service, method, url, response.status_code, (time.monotonic() - started) * 1000,
         )
         return response
+
+    async def _answer(self, method: str, url: str, params: Any, body: Any, started: float) -> httpx.Response:
+        """The response, saying on stderr (a log warning, at most one per WAITING_LINE seconds
+        for this client) while the server keeps a request waiting."""
+        task = asyncio.ensure_future(self._client.request(method, url, params=params, json=body))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=WAITING_LINE)
+                if done:
+                    return task.result()
+                now = time.monotonic()
+                if now - self._waiting_said >= WAITING_LINE:
+                    self._waiting_said = now
+                    log.warning("%s has not answered %s %s for %.0f s; waiting up to %g s (%s.timeout)",
+                                display_name(self.service), method, url, now - started,
+                                self.timeout, self.service)
+        except BaseException:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            raise
 
     def _parse(self, response: httpx.Response, method: str, url: str) -> Any:
         if response.status_code == 204 or not response.content.strip():
@@ -303,10 +349,13 @@ class HttpClient:
         except ValueError:
             kind = response.headers.get("content-type", "no content type")
             start = response.text[:120].replace("\n", " ")
-            raise response_error(
+            error = response_error(
                 self.service, method, url, f"a body that is not JSON ({kind}): {start!r}",
                 scrub=self._auth.scrub,
-            ) from None
+            )
+            if not self._reached:
+                error.hint = self._not_the_service_hint()
+            raise error from None
 
     def unexpected(self, method: str, path: str, what: str) -> ApiError:
         """An `ApiResponseError` for a JSON body of the wrong shape (for the API clients)."""
@@ -314,13 +363,36 @@ class HttpClient:
 
     # ----------------------------------------------------------------------- retry policy
 
+    def _unreached(self, state: RetryCallState) -> bool:
+        """The server never answered, and this attempt could not connect to it or got no
+        answer in time (a closed port, a host that drops packets, a server that hangs)."""
+        exc = state.outcome.exception() if state.outcome else None
+        return not self._reached and isinstance(getattr(exc, "__cause__", None),
+                                                (*_UNSENT, httpx.ReadTimeout))
+
+    def _stop(self, state: RetryCallState) -> bool:
+        """After max_retries; for a server that never answered, after UNREACHED_BUDGET
+        seconds of failing to connect (or one read timeout), and at once when its name does
+        not resolve."""
+        if state.attempt_number >= self.max_retries + 1:
+            return True
+        if self._unreached(state):
+            exc = state.outcome.exception() if state.outcome else None
+            return is_dns_error(exc) or (state.seconds_since_start or 0.0) >= UNREACHED_BUDGET
+        return False
+
     def _wait(self, state: RetryCallState) -> float:
-        """Retry-After when the server sent one (capped), else capped full-jitter backoff."""
+        """Retry-After when the server sent one (capped), else capped full-jitter backoff;
+        within what is left of UNREACHED_BUDGET while the server has never answered."""
         exc = state.outcome.exception() if state.outcome else None
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             return min(float(retry_after), MAX_WAIT)
-        return min(MAX_WAIT, 2.0 ** state.attempt_number) * self._jitter()
+        wait = min(MAX_WAIT, 2.0 ** state.attempt_number) * self._jitter()
+        if self._unreached(state):
+            left = UNREACHED_BUDGET - (state.seconds_since_start or 0.0)
+            wait = max(0.1, min(wait, left))
+        return wait
 
     def _before_sleep(self, method: str, url: str, state: RetryCallState) -> None:
         self.stats.retries += 1
@@ -344,7 +416,7 @@ def _async_client(
     return httpx.AsyncClient(
         base_url=base_url,
         auth=auth,
-        timeout=httpx.Timeout(timeout),
+        timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)),
         verify=_ssl_context() if verify_tls else False,
         transport=transport,
         headers={"Accept": "application/json", "User-Agent": f"qatlan/{__version__}"},
