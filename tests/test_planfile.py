@@ -66,6 +66,7 @@ def test_the_file_is_the_documented_wrapper(tmp_path):
 
 def test_writing_replaces_the_file_atomically_and_leaves_no_temp_files(tmp_path):
     path = tmp_path / "out" / "plan.json"
+    path.parent.mkdir()  # the folder must exist: a plan file never creates folders
     write_plan_file(sample_plan(), path)
     write_plan_file(Plan(changes=(), created_at="x"), path)
     assert read_plan_file(path).changes == ()

@@ -84,7 +84,12 @@ def state_path(config: Any, override: Path | None) -> Path:
 def open_state(path: Path, *, create: bool = True) -> Any:
     from qatlan.state import State
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a read-only parent, a file where a folder should be
+        raise fail(f"cannot create the state's folder {path.parent}: {exc.strerror or exc}",
+                   "pass --state PATH (or set QATLAN_STATE) to a writable place, or fix the "
+                   "folder's permissions") from None
     return State.open(path, create=create)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from qatlan import render
 from qatlan.apply import apply_plan
 from qatlan.cli.common import fail, handle_errors, locked
 from qatlan.config import URL_ENV, Config, load_config
+from qatlan.errors import QatlanError
 from qatlan.pipeline import PlanOptions, check_applicable, make_plan, make_stored_plan, match_report
 from qatlan.plan import Plan, read_saved_plan
 from qatlan.refresh import refresh
@@ -60,6 +62,30 @@ class DemoResult:
     seconds: float
 
 
+#: the first line of the demo's qatlan.toml: a folder whose qatlan.toml starts otherwise is not the demo's
+DEMO_MARK = "# qatlan demo: a throwaway configuration for the in-process sandbox"
+
+
+def _reuse(directory: Path) -> bool:
+    """Make `directory` ready for a demo; True when an earlier demo's state was removed.
+
+    Each demo generates its sandbox world anew, so an earlier demo's state describes a world
+    that is gone (what it owned, what it created): it is removed, with its plan files. A
+    folder holding a qatlan.toml or a state/ that no demo wrote is refused, never touched."""
+    config, state = directory / "qatlan.toml", directory / "state"
+    ours = config.is_file() and config.read_text(encoding="utf-8", errors="replace").startswith(DEMO_MARK)
+    if not ours and (config.exists() or state.exists()):
+        raise QatlanError(f"{directory} holds a qatlan.toml or state/ that the demo did not write; "
+                          "the demo leaves it alone",
+                          hint="give --dir a new or empty folder")
+    if not ours:
+        return False
+    shutil.rmtree(state, ignore_errors=True)
+    for name in ("plan.json", "plan.txt"):
+        (directory / name).unlink(missing_ok=True)
+    return True
+
+
 @contextlib.contextmanager
 def _workspace(directory: Path | None) -> Iterator[Path]:
     if directory is not None:
@@ -80,7 +106,7 @@ def _toml_value(value: Any) -> str:
 
 def demo_config_text(world: "World") -> str:
     """qatlan.toml for the sandbox world: its URLs, the Atlan integration, its mappings."""
-    lines = ["# qatlan demo: a throwaway configuration for the in-process sandbox", "",
+    lines = [DEMO_MARK, "",
              "[atlan]", f'url = "{ATLAN_URL}"', "",
              "[qualytics]", f'url = "{QUALYTICS_URL}"', "integration_id = 1", "",
              "[state]", 'path = "state/qatlan.db"']
@@ -116,9 +142,10 @@ def run_demo(directory: Path | None = None, *, spec: str = DEFAULT_SPEC, emit: E
     world = World(generate_world(spec))
     sandbox = Sandbox(world)
     with _workspace(directory) as folder:
+        again = directory is not None and _reuse(folder)
         (folder / "qatlan.toml").write_text(demo_config_text(world), encoding="utf-8")
         config = load_config(folder / "qatlan.toml", env=_env(sandbox))
-        _intro(emit, world, spec, folder, directory is None)
+        _intro(emit, spec, folder, directory is None, again)
         with State.open(config.state.path) as state, locked(state, "demo"):
             planned, applied, converged = _loop(config, state, sandbox, folder, emit)
             _history(emit, state)
@@ -126,14 +153,14 @@ def run_demo(directory: Path | None = None, *, spec: str = DEFAULT_SPEC, emit: E
     return DemoResult(folder, planned, applied, converged, clock() - started)
 
 
-def _intro(emit: Emit, world: "World", spec: str, folder: Path, temporary: bool) -> None:
-    s = world.meta.get("summary", {})
-    q, a = s.get("qualytics", {}), s.get("atlan", {})
-    emit(f"World `{spec}`: Qualytics has {q.get('datastores', '?')} datastores, "
-         f"{q.get('containers', '?')} containers and {q.get('fields', '?')} fields; Atlan has "
-         f"{a.get('entities', '?')} assets, with case differences, ambiguous names, tag "
-         "conflicts and people's announcements mixed in.")
+def _intro(emit: Emit, spec: str, folder: Path, temporary: bool, again: bool) -> None:
+    # no counts here: the refresh below says what qatlan reads (the generator's own totals
+    # include what is out of sync's scope, and would disagree with it)
+    emit(f"World `{spec}`: a generated Atlan and Qualytics, with case differences, ambiguous "
+         "names, tag conflicts and people's announcements mixed in.")
     kept = "removed at the end; pass --dir DIR to keep it" if temporary else "kept"
+    if again:
+        kept += "; the previous demo's state was removed, as the world is generated anew"
     emit(f"Workspace: {folder} (qatlan.toml, state/qatlan.db; {kept}).")
 
 
@@ -194,8 +221,8 @@ def _show_plan(emit: Emit, plan: Plan, folder: Path) -> None:
 
 
 def _history(emit: Emit, state: State) -> None:
-    _step(emit, "qatlan history", "every run is recorded in the state")
-    emit(render.runs_table(list(reversed(state.runs()))))
+    _step(emit, "qatlan history", "every run is recorded in the state, newest first")
+    emit(render.runs_table(state.runs()))
 
 
 def _next_steps(emit: Emit) -> None:

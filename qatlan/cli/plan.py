@@ -87,6 +87,9 @@ def plan(
 
     if as_json and as_markdown:
         raise fail("--json and --markdown exclude each other", "pass one of them")
+    if pull_only and push_only:  # before the config, the state and a refresh
+        raise fail("--pull-only and --push-only exclude each other",
+                   "pass one of them, or neither to sync both ways")
     cfg = load(config)
     options = PlanOptions(refresh=not no_refresh, full_refresh=full, pull_only=pull_only,
                           push_only=push_only, targets=tuple(target or ()),

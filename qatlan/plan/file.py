@@ -83,8 +83,11 @@ class PlanFileWriter:
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
+        if not self.path.parent.is_dir():  # a typo in the folder must not create folders
+            what = "is not a folder" if self.path.parent.exists() else "does not exist"
+            raise PlanFileError(f"cannot write the plan to {self.path}: {self.path.parent} {what}",
+                                hint="create the folder first, or give --out a path in an existing one")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
                                              dir=self.path.parent)
         except OSError as exc:
