@@ -137,6 +137,10 @@ class SizeRun:
             self._plan_summary(plan2)
             if plan2.exists():
                 self.step(sandbox, "apply_noop", "apply", str(plan2), minimum=lambda: self._apply_min(plan2))
+            # in sync and nothing changed since: the stored (empty) plan is reused
+            self.step(sandbox, "plan_noop_again", "plan", "--no-refresh", *flags, "--out",
+                      str(self.workdir / "plan-noop-again.json"),
+                      minimum={"reads": 0, "writes": 0, "atlan": 0, "qualytics": 0})
         return {**drift, "full_refresh_requests": full["requests"]["total"], "plan_flags": flags}
 
     def _incremental(self, sandbox: SandboxProc, name: str) -> dict[str, Any]:
