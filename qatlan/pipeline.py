@@ -201,13 +201,16 @@ def make_stored_plan(config: Config, state: State, options: PlanOptions = PlanOp
             snapshot_id = _snapshot_id(config, state, options, now, progress, transports, run.id)
             base = _base(config, state, snapshot_id)
             inputs = plan_inputs(config, settings, base, state.owned_serial)
-            result = _same_plan(state, inputs, base, now)
-            if result is None:
+            twin = _same_plan(state, inputs, base, now)
+            if twin is None:
                 # the snapshot is freed when _plan returns, before the plan is stored
                 result, owned = _plan(config, state, settings, snapshot_id, base, now)
                 check_removals(result, owned_item_count(owned), settings)
+                changes_from = None
+            else:
+                changes_from, result = twin
             checksum = state.save_plan(result, run.id, tee=writer.write if writer else None,
-                                       inputs=inputs)
+                                       inputs=inputs, changes_from=changes_from)
             if writer is not None:
                 writer.commit(checksum, key)
             run.finish("ok", counts=result.summary())
@@ -247,14 +250,16 @@ def plan_inputs(config: Config, settings: PlanSettings, base: Mapping[str, Any],
 
 
 def _same_plan(state: State, inputs: str, base: Mapping[str, Any],
-               now: Callable[[], float]) -> Plan | None:
-    """The stored plan computed from the same inputs, for this snapshot and time, or None.
-    With nothing changed since the last plan, planning again costs reading that plan, not
-    loading and walking the snapshot (incremental planning at its coarsest)."""
+               now: Callable[[], float]) -> tuple[int, Plan] | None:
+    """(id of the stored plan holding its change rows, plan): the stored plan computed from
+    the same inputs, for this snapshot and time, or None. With nothing changed since the
+    last plan, planning again costs reading that plan, not loading and walking the snapshot
+    (incremental planning at its coarsest)."""
     same = state.plan_by_inputs(inputs)
     if same is None:
         return None
-    return dataclasses.replace(same, base=dict(base), created_at=iso_utc(now()))
+    rows_of, plan_ = same
+    return rows_of, dataclasses.replace(plan_, base=dict(base), created_at=iso_utc(now()))
 
 
 def _plan(config: Config, state: State, settings: PlanSettings, snapshot_id: int,

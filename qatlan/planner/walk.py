@@ -31,10 +31,21 @@ def walk(ctx: Context) -> None:
 
 
 def _pair(ctx: Context, pair: Pair, cm: dict[str, Any]) -> None:
+    since = len(ctx.changes)
     if ctx.settings.push:
         plan_cm(ctx, pair.asset, cm)
     plan_tags(ctx, pair)
-    ctx.visited.add(addresses.atlan_asset(pair.asset.qualified_name))
+    atlan = addresses.atlan_asset(pair.asset.qualified_name)
+    ctx.visited.add(atlan)
+    _sourced(ctx, since, pair.q_address, atlan)
+
+
+def _sourced(ctx: Context, since: int, q_address: str, atlan: str) -> None:
+    """Record in the target of each change made since `since` the asset on the other side
+    its value comes from (`source`: audit only, `qatlan log`; apply never reads it)."""
+    for change in ctx.changes[since:]:
+        change.target.setdefault("source", atlan if change.address.startswith("qualytics:")
+                                 else q_address)
 
 
 def _datastores(ctx: Context) -> None:
@@ -61,7 +72,9 @@ def _containers(ctx: Context) -> None:
         _pair(ctx, pair, desired_cm(c.score, c.active_checks, c.active_anomalies, url,
                                     c.last_scanned))
         if settings.push:
+            since = len(ctx.changes)
             _table_resources(ctx, c, asset, url)
+            _sourced(ctx, since, pair.q_address, addresses.atlan_asset(asset.qualified_name))
 
 
 def _table_resources(ctx: Context, c: QContainer, asset: AAsset, url: str | None) -> None:

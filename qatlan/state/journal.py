@@ -23,11 +23,17 @@ __all__ = ["INTENT", "journal_rows", "open_intents", "record", "set_owned"]
 #: real outcome once the answer is known, or by what a later read-back finds
 INTENT = "intent"
 
+#: a journal row carries its plan's id and the change's before/after (from `plan_changes`,
+#: so the journal reads on its own: `asset_changes` in docs/state.md)
 _UPSERT = (
-    "INSERT INTO journal (plan_checksum, address, action, outcome, error, run_id, at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(plan_checksum, address) DO UPDATE SET "
+    "INSERT INTO journal (plan_checksum, address, action, outcome, error, run_id, at, plan_id, "
+    "before, after) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, c.before, c.after FROM (SELECT 1) "
+    "LEFT JOIN plan_changes c ON c.plan_id = (SELECT coalesce(changes_from, id) FROM plans "
+    "WHERE id = ?8) AND c.address = ?2 "
+    "WHERE true ON CONFLICT(plan_checksum, address) DO UPDATE SET "
     "action = excluded.action, outcome = excluded.outcome, error = excluded.error, "
-    "run_id = excluded.run_id, at = excluded.at"
+    "run_id = excluded.run_id, at = excluded.at, plan_id = excluded.plan_id, "
+    "before = excluded.before, after = excluded.after"
 )
 _OWN = (
     "INSERT INTO ownership (address, value, run_id, plan_id, updated_at) VALUES (?, ?, ?, ?, ?) "
@@ -61,7 +67,7 @@ def record(db: Database, checksum: str, run_id: int | None, plan_id: int | None,
     `(address, value)` (value None: forget it) and Qualytics containers to re-read."""
     at = at or iso_utc()
     with write_transaction(db):
-        db.conn.executemany(_UPSERT, [(checksum, address, action, outcome, error, run_id, at)
+        db.conn.executemany(_UPSERT, [(checksum, address, action, outcome, error, run_id, at, plan_id)
                                       for address, action, outcome, error in outcomes])
         set_owned(db, owned, run_id, plan_id, at)
         mark_dirty_containers(db, dirty, run_id)

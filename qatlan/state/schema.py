@@ -150,9 +150,91 @@ def _plan_inputs(db: Database) -> None:
     db["plans"].add_column("inputs", str)
     db["plans"].create_index(["inputs"])
     db["meta"].add_column("owned_serial", int, not_null_default=0)
+    _ownership_triggers(db)
+
+
+def _ownership_triggers(db: Database) -> None:
     for event in ("INSERT", "UPDATE", "DELETE"):
-        db.execute(f"CREATE TRIGGER ownership_{event.lower()} AFTER {event} ON ownership "
-                   "BEGIN UPDATE meta SET owned_serial = owned_serial + 1; END")
+        db.execute(f"CREATE TRIGGER IF NOT EXISTS ownership_{event.lower()} AFTER {event} ON "
+                   "ownership BEGIN UPDATE meta SET owned_serial = owned_serial + 1; END")
+
+
+@_step
+def _audit(db: Database) -> None:
+    # issue 14: a state any SQLite tool can audit. Each planned change and conflict is a row
+    # (a plan reused unchanged points at its twin's rows: `plans.changes_from`); journal rows
+    # carry the plan id and the change's before/after; runs, snapshots, plans, changes and
+    # journal are linked by foreign keys (declared for tools such as Datasette; SQLite does
+    # not enforce them unless a connection asks); documented views answer the usual questions.
+    db["plans"].add_column("changes_from", int)
+    db["plan_changes"].create(
+        {"id": int, "plan_id": int, "address": str, "asset": str, "part": str, "action": str,
+         "before": str, "after": str, "reason": str, "source": str},
+        pk="id", not_null={"plan_id", "address", "asset", "part", "action"},
+        foreign_keys=[("plan_id", "plans", "id")],
+    )
+    db["plan_changes"].create_index(["plan_id", "address"], unique=True)
+    db["plan_changes"].create_index(["asset"])
+    db["plan_changes"].create_index(["address"])
+    db["plan_conflicts"].create(
+        {"id": int, "plan_id": int, "address": str, "asset": str, "rule": str, "message": str},
+        pk="id", not_null={"plan_id", "address", "asset", "rule", "message"},
+        foreign_keys=[("plan_id", "plans", "id")],
+    )
+    db["plan_conflicts"].create_index(["plan_id"])
+    db["plan_conflicts"].create_index(["asset"])
+    for column in ("plan_id", "before", "after"):
+        db["journal"].add_column(column, int if column == "plan_id" else str)
+    db.add_foreign_keys([
+        ("plans", "run_id", "runs", "id"), ("plans", "snapshot_id", "snapshots", "id"),
+        ("plans", "changes_from", "plans", "id"),
+        ("journal", "run_id", "runs", "id"), ("journal", "plan_id", "plans", "id"),
+        ("ownership", "run_id", "runs", "id"), ("ownership", "plan_id", "plans", "id"),
+        ("refresh_hints", "run_id", "runs", "id"),
+    ])
+    _ownership_triggers(db)  # rebuilding `ownership` for its foreign keys dropped them
+    db["journal"].create_index(["plan_id", "address"])
+    db["runs"].create_index(["started_at"])
+    # existing states: the stored plans' changes as rows, and the journal linked to them
+    from qatlan.state.plans import backfill_rows
+
+    backfill_rows(db)
+    for sql in VIEWS.values():
+        db.execute(sql)
+
+
+#: the documented views (docs/state.md#views), created by the `_audit` migration
+VIEWS = {
+    "planned_changes": """
+CREATE VIEW planned_changes AS
+SELECT p.id AS plan_id, p.checksum AS plan_checksum, p.created_at AS planned_at,
+       p.run_id AS plan_run_id, p.snapshot_id, c.asset, c.address, c.part, c.action,
+       c.before, c.after, c.source, c.reason
+FROM plans p JOIN plan_changes c ON c.plan_id = coalesce(p.changes_from, p.id)""",
+    "asset_changes": """
+CREATE VIEW asset_changes AS
+SELECT j.at, j.outcome, c.asset, j.address, c.part, j.action, j.before, j.after, c.source,
+       c.reason, j.error, j.plan_id, j.plan_checksum, j.run_id, r.user, r.host
+FROM journal j
+LEFT JOIN plans p ON p.id = j.plan_id
+LEFT JOIN plan_changes c ON c.plan_id = coalesce(p.changes_from, p.id) AND c.address = j.address
+LEFT JOIN runs r ON r.id = j.run_id""",
+    "failed_changes": """
+CREATE VIEW failed_changes AS
+SELECT * FROM asset_changes WHERE outcome IN ('failed', 'drifted', 'intent')""",
+    "latest_values": """
+CREATE VIEW latest_values AS
+SELECT r.kind, r.key, coalesce(json_extract(r.data, '$.qualified_name'),
+       json_extract(r.data, '$.name'), json_extract(r.data, '$.display_name')) AS name,
+       r.data, r.valid_from AS since_snapshot, s.taken_at AS since
+FROM records r JOIN snapshots s ON s.id = r.valid_from WHERE r.valid_to IS NULL""",
+    "record_versions": """
+CREATE VIEW record_versions AS
+SELECT r.kind, r.key, coalesce(json_extract(r.data, '$.qualified_name'),
+       json_extract(r.data, '$.name'), json_extract(r.data, '$.display_name')) AS name,
+       r.data, r.valid_from, f.taken_at AS observed_from, r.valid_to, t.taken_at AS observed_until
+FROM records r JOIN snapshots f ON f.id = r.valid_from LEFT JOIN snapshots t ON t.id = r.valid_to""",
+}
 
 
 SCHEMA_VERSION = len(_STEPS)
