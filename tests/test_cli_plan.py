@@ -319,6 +319,7 @@ def test_a_plan_that_fails_leaves_no_file_and_no_temp_file(cfg, tmp_path, monkey
 
     monkeypatch.setattr(pipeline, "check_removals", refuse)
     out = tmp_path / "plans" / "plan.json"
+    out.parent.mkdir()  # --out never creates folders
     result = invoke("plan", "-c", cfg, "--out", str(out))
     assert result.exit_code != 0 and "refused for the test" in result.output
     assert list(out.parent.iterdir()) == []
