@@ -10,7 +10,10 @@ import threading
 import warnings
 from typing import Any
 
-from starlette.exceptions import StarletteDeprecationWarning
+import starlette.exceptions
+
+#: starlette 0.47+ warns with its own class; older ones have none (and no notice to silence)
+StarletteDeprecationWarning = getattr(starlette.exceptions, "StarletteDeprecationWarning", DeprecationWarning)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)  # "install httpx2" notice
