@@ -120,6 +120,16 @@ def iso_utc(ts: float | None = None) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def iso_stamp(text: str) -> str:
+    """A time a person typed (ISO 8601, `Z` or an offset; UTC when neither; a date alone is
+    its midnight) in `iso_utc`'s format, so that it compares with stored times as text.
+    ValueError when it is not a time."""
+    when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def format_duration(seconds: float) -> str:
     """`6h`, `1h 30m`, `45s`: the largest two units."""
     seconds = int(round(seconds))

@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"planner"},
     {"clients", "state"},
     {"apply"},
-    {"refresh"},
+    {"refresh", "audit"},
     {"pipeline"},
     {"render"},
     {"cli"},
@@ -52,8 +52,9 @@ PUBLIC = {
                      "settle_open_intents"],
     "qatlan.render": ["GITHUB_LIMIT", "Progress", "apply_summary", "change_lines", "fmt", "human",
                       "human_pieces", "json", "json_pieces", "markdown", "match_json", "match_report",
-                      "missing_lines", "record_history", "refresh_summary", "runs_table",
+                      "missing_lines", "record_history", "diff_text", "log_table", "state_at_text", "refresh_summary", "runs_table",
                       "set_no_color", "snapshots_table", "status_line", "use_color"],
+    "qatlan.audit": ["DiffEntry", "Event", "asset_log", "flatten", "names_of", "readable_history", "state_at", "state_diff"],
     "qatlan.cli": ["app", "main"],
 }
 

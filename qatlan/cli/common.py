@@ -81,6 +81,14 @@ def state_path(config: Any, override: Path | None) -> Path:
     return Path(override) if override is not None else Path(config.state.path)
 
 
+def read_state(config: Path | None, state: Path | None) -> Any:
+    """The state opened read-only, for a read command (history, log, state list/show/diff):
+    with --state (or QATLAN_STATE) no qatlan.toml is read; it works on a read-only copy."""
+    from qatlan.state import State
+
+    return State.open_readonly(Path(state) if state is not None else Path(load(config).state.path))
+
+
 def open_state(path: Path, *, create: bool = True) -> Any:
     from qatlan.state import State
 

@@ -1,7 +1,10 @@
-"""Commands around the state: init, refresh, state list/show, history, force-unlock."""
+"""Commands around the state: init, refresh, state list/show/diff, log, history, force-unlock.
+
+The read commands (state list/show/diff, log, history) open the state read-only."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -10,10 +13,12 @@ from qatlan.cli.common import (
     CONFIG_OPTION,
     LOCK_TIMEOUT_OPTION,
     STATE_OPTION,
+    fail,
     handle_errors,
     load,
     locked,
     open_state,
+    read_state,
     state_path,
 )
 
@@ -82,7 +87,7 @@ def state_list(config: Path = CONFIG_OPTION, state: Path = STATE_OPTION) -> None
     """
     from qatlan.render import snapshots_table
 
-    with open_state(state_path(load(config), state), create=False) as st:
+    with read_state(config, state) as st:
         meta = st.meta()
         typer.echo(f"state {st.path}: lineage {meta['lineage']}, serial {meta['serial']}")
         typer.echo(snapshots_table(st.snapshots()))
@@ -91,22 +96,93 @@ def state_list(config: Path = CONFIG_OPTION, state: Path = STATE_OPTION) -> None
 @state_app.command("show")
 @handle_errors
 def state_show(
-    key: str = typer.Argument(..., help="A GUID, Qualytics id, qualifiedName or name."),
+    key: str = typer.Argument(None, help="An address, qualifiedName, name, GUID or Qualytics id (or a pattern like '*ORDERS*' with --at)."),
+    at: str = typer.Option(None, "--at", metavar="SNAPSHOT|TIME", help="Show the state as qatlan saw it then: a snapshot id or a time (2026-05-01T12:00:00Z; the last snapshot at or before it)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     config: Path = CONFIG_OPTION,
     state: Path = STATE_OPTION,
 ) -> None:
-    """Show what one asset looked like in each snapshot.
+    """Show what one asset looked like in each snapshot, or at one point in time (--at).
 
-    Example: qatlan state show default/snowflake/1700000001/SALES/PUBLIC/ORDERS
+    Without --at: every stored version of the records KEY names. With --at: the records as
+    that snapshot held them (KEY's, or every record when KEY is left out). Tags and custom
+    metadata by display name.
+
+    Example: qatlan state show default/snowflake/1700000001/SALES/PUBLIC/ORDERS --at 2026-05-01
     """
-    from qatlan.render import record_history
+    from qatlan import audit, render
 
-    with open_state(state_path(load(config), state), create=False) as st:
-        matches = st.find_records(key)
-        histories = {(m["kind"], m["key"]): st.record_history(m["kind"], m["key"]) for m in matches}
-    typer.echo(record_history(matches, histories))
+    if key is None and at is None:
+        raise fail("state show needs KEY, --at, or both", "e.g. qatlan state show '*ORDERS*' --at 3")
+    with read_state(config, state) as st:
+        if at is not None:
+            sid, records = audit.state_at(st, at, key)
+            taken_at = st.snapshot_info(sid)["taken_at"]
+            if as_json:
+                _echo_json({"snapshot_id": sid, "taken_at": taken_at, "records": records})
+            else:
+                typer.echo(render.state_at_text(sid, taken_at, records))
+            if key is not None and not records:
+                raise typer.Exit(1)
+            return
+        matches, histories = audit.readable_history(st, key)
+    if as_json:
+        _echo_json([{**m, "versions": [{"valid_from": v.span[0], "valid_to": v.span[1], "data": v.data}
+                                       for v in histories[(m["kind"], m["key"])]]} for m in matches])
+    else:
+        typer.echo(render.record_history(matches, histories))
     if not matches:
         raise typer.Exit(1)
+
+
+@state_app.command("diff")
+@handle_errors
+def state_diff(
+    a: str = typer.Argument(None, metavar="[A]", help="The earlier snapshot: an id or a time (default: the one before the last)."),
+    b: str = typer.Argument(None, metavar="[B]", help="The later snapshot: an id or a time (default: the last)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    config: Path = CONFIG_OPTION,
+    state: Path = STATE_OPTION,
+) -> None:
+    """Show what changed between two snapshots, per record and attribute.
+
+    Exits 0 whether or not they differ (`qatlan plan --detailed-exitcode` is the drift check).
+
+    Example: qatlan state diff 12 14 --json | jq '.records[].name'
+    """
+    from qatlan import audit, render
+
+    with read_state(config, state) as st:
+        first, second, entries = audit.state_diff(st, a, b)
+    if as_json:
+        _echo_json({"from": first, "to": second, "records": [e.to_dict() for e in entries]})
+    else:
+        typer.echo(render.diff_text(first, second, entries))
+
+
+@commands.command()
+@handle_errors
+def log(
+    asset: str = typer.Argument(..., metavar="ASSET", help="An Atlan qualifiedName, an address (atlan:..., qualytics:datastore/container[/field]), a name, a GUID, or a shell pattern ('*ORDERS*')."),
+    since: str = typer.Option(None, "--since", metavar="TIME", help="Only events at or after this time (2026-05-01 or 2026-05-01T12:00:00Z)."),
+    until: str = typer.Option(None, "--until", metavar="TIME", help="Only events at or before this time."),
+    as_json: bool = typer.Option(False, "--json", help="Print the events as JSON (one object per event)."),
+    config: Path = CONFIG_OPTION,
+    state: Path = STATE_OPTION,
+) -> None:
+    """Show the timeline of one asset: every value seen on either side, every change qatlan
+    planned and applied, with run, plan checksum, user@host and where the value came from.
+
+    Example: qatlan log default/snowflake/1700000001/SALES/PUBLIC/ORDERS --since 2026-05-01
+    """
+    from qatlan import audit, render
+
+    with read_state(config, state) as st:
+        events = audit.asset_log(st, asset, since=since, until=until)
+    if as_json:
+        _echo_json({"asset": asset, "events": [e.to_dict() for e in events]})
+    else:
+        typer.echo(render.log_table(events, asset))
 
 
 @commands.command()
@@ -122,8 +198,12 @@ def history(
     """
     from qatlan.render import runs_table
 
-    with open_state(state_path(load(config), state), create=False) as st:
+    with read_state(config, state) as st:
         typer.echo(runs_table(st.runs(limit)))
+
+
+def _echo_json(data: object) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False))
 
 
 @commands.command("force-unlock")

@@ -11,6 +11,7 @@
 
     apply_summary(result), refresh_summary(result), runs_table(runs), snapshots_table(rows),
     record_history(...), missing_lines(missing)   the other commands' texts (tables.py)
+    log_table(events), diff_text(a, b, entries), state_at_text(...)   the audit commands (audit.py)
     Progress                       progress of long reads and writes on stderr (progress.py)
     use_color(stream), set_no_color(flag)   whether ANSI colours go to a stream (term.py)
 
@@ -25,6 +26,7 @@ from typing import Any
 from qatlan.match import MatchResult
 from qatlan.model import Snapshot
 from qatlan.plan import Plan
+from qatlan.render.audit import diff_text, log_table, state_at_text
 from qatlan.render.human import iter_human, render_human
 from qatlan.render.lines import change_lines, fmt, status_line
 from qatlan.render.markdown import GITHUB_LIMIT, render_markdown
@@ -47,6 +49,9 @@ __all__ = [
     "set_no_color",
     "use_color",
     "apply_summary",
+    "diff_text",
+    "log_table",
+    "state_at_text",
     "change_lines",
     "fmt",
     "human",

@@ -8,6 +8,7 @@ database with qatlan's `meta` table; anything else is refused untouched.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 import uuid
@@ -176,6 +177,7 @@ def _audit(db: Database) -> None:
     db["plan_changes"].create_index(["plan_id", "address"], unique=True)
     db["plan_changes"].create_index(["asset"])
     db["plan_changes"].create_index(["address"])
+    db["plan_changes"].create_index(["source"])
     db["plan_conflicts"].create(
         {"id": int, "plan_id": int, "address": str, "asset": str, "rule": str, "message": str},
         pk="id", not_null={"plan_id", "address", "asset", "rule", "message"},
@@ -195,6 +197,9 @@ def _audit(db: Database) -> None:
     _ownership_triggers(db)  # rebuilding `ownership` for its foreign keys dropped them
     db["journal"].create_index(["plan_id", "address"])
     db["runs"].create_index(["started_at"])
+    # `qatlan log` finds an Atlan asset's versions by qualifiedName without a scan
+    db.execute("CREATE INDEX records_qualified_name ON records "
+               "(json_extract(data, '$.qualified_name')) WHERE kind = 'a.asset'")
     # existing states: the stored plans' changes as rows, and the journal linked to them
     from qatlan.state.plans import backfill_rows
 
@@ -249,6 +254,7 @@ def connect(path: str | Path, *, create: bool, busy_timeout: float) -> Database:
     if not memory:
         path = Path(path)
         _check_file(path, create)
+        _check_writable(path)
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
         conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None)
@@ -266,8 +272,68 @@ def connect(path: str | Path, *, create: bool, busy_timeout: float) -> Database:
             db.execute("PRAGMA synchronous=FULL")
         migrate(db)
     except sqlite3.DatabaseError as exc:
+        if "readonly" in str(exc) or "read-only" in str(exc):
+            raise _read_only(path) from None
         raise StateError(f"{path}: cannot open the state: {exc}") from None
     return db
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse, in one line, to write a state on a read-only mount or without write permission
+    on the file or its folder (SQLite needs the folder for its `-wal` and `-shm` files)."""
+    if path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        raise _read_only(path)
+
+
+def _read_only(path: str | Path) -> StateError:
+    return StateError(
+        f"the state {path} is read-only (its file or folder cannot be written); this command "
+        "writes the state",
+        hint="copy it somewhere writable to run refresh, plan or apply; the read commands "
+             "(history, log, show, state list/show/diff) work on it as it is",
+    )
+
+
+def connect_readonly(path: str | Path, *, busy_timeout: float) -> Database:
+    """Open the state at `path` for reading only (`mode=ro`): nothing is created, migrated or
+    written, so a state on a read-only mount or an archived copy can be audited. A file in
+    WAL mode whose folder is not writable and that has no `-shm` file beside it cannot be
+    opened `mode=ro`; it is opened `immutable=1` then (nobody can be writing to it there).
+    A state made by an older qatlan is migrated in memory, never on disk."""
+    path = Path(path)
+    _check_file(path, create=False)
+    conn = None
+    try:
+        conn = _open_ro(path, busy_timeout)
+        _check_sqlite(conn, path)
+        db = Database(conn, execute_plugins=False)
+        _check_tables(db, path, create=False)
+        if MIGRATIONS.pending(db):
+            memory = sqlite3.connect(":memory:", isolation_level=None)
+            conn.backup(memory)
+            conn.close()
+            db = Database(memory, execute_plugins=False)
+            migrate(db)
+        return db
+    except StateError:
+        if conn is not None:
+            conn.close()
+        raise
+    except sqlite3.DatabaseError as exc:
+        raise StateError(f"{path}: cannot open the state to read it: {exc}") from None
+
+
+def _open_ro(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    uri = path.resolve().as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=busy_timeout, isolation_level=None)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if "unable to open" not in str(exc):
+            raise
+    return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
 
 
 def _enable_wal(db: Database, busy_timeout: float) -> None:

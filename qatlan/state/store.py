@@ -24,7 +24,7 @@ from sqlite_utils import Database
 
 from qatlan.model import Snapshot
 from qatlan.plan import Plan
-from qatlan.state import journal, locks, plans, runs, schema, snapshots
+from qatlan.state import history, journal, locks, plans, runs, schema, snapshots
 from qatlan.state.base import write_transaction
 from qatlan.state.locks import LockInfo
 from qatlan.state.snapshots import RecordVersion
@@ -47,6 +47,14 @@ class State:
         it as needed. StateError when the file is not a qatlan state, or is newer."""
         target = path if str(path) == ":memory:" else Path(path)
         return cls(schema.connect(target, create=create, busy_timeout=busy_timeout), target)
+
+    @classmethod
+    def open_readonly(cls, path: str | os.PathLike[str], *, busy_timeout: float = 10.0) -> "State":
+        """Open the state at `path` for reading only: works on a read-only mount or an
+        archived copy, never creates, migrates (on disk) or writes; any write fails.
+        StateError when there is no state there."""
+        target = Path(path)
+        return cls(schema.connect_readonly(target, busy_timeout=busy_timeout), target)
 
     def close(self) -> None:
         self._db.close()
@@ -194,6 +202,12 @@ class State:
         """The `snapshots` row of `snapshot_id` (latest when None), JSON columns decoded;
         StateError when there is none."""
         return snapshots.require_snapshot(self._db, snapshot_id)
+
+    @property
+    def history(self) -> "history.History":
+        """Read-only questions about the past: record versions at or between snapshots, the
+        records behind an asset, its planned and applied changes (`qatlan.audit`)."""
+        return history.History(self._db)
 
     def latest_snapshot_id(self) -> int | None:
         return snapshots.latest_id(self._db)

@@ -1,0 +1,300 @@
+"""Reading the past: record versions at a snapshot or between two, the records behind an
+asset address, and the planned and applied changes of assets. Read-only SQL for the audit
+commands (`qatlan log`, `state show --at`, `state diff`; see `qatlan.audit`)."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from sqlite_utils import Database
+
+from qatlan import addresses
+from qatlan.errors import StateError
+from qatlan.normalize import iso_stamp
+
+__all__ = [
+    "History",
+    "applied_between",
+    "asset_addresses",
+    "asset_records",
+    "changes_of",
+    "definitions",
+    "records_at",
+    "snapshot_at",
+    "snapshot_times",
+    "stamp",
+    "versions_between",
+    "versions_of",
+]
+
+_QN = "json_extract(data, '$.qualified_name')"
+_NAME = "json_extract(data, '$.name')"
+_WILD = frozenset("*?[")
+
+
+def snapshot_at(db: Database, at: str) -> int:
+    """The snapshot `at` names: a snapshot id, or a time (ISO 8601, UTC when no zone is
+    given): the last snapshot taken at or before it. StateError when there is none."""
+    text = at.strip()
+    if text.isdigit():
+        row = db.execute("SELECT id FROM snapshots WHERE id = ?", [int(text)]).fetchone()
+        if row is None:
+            raise StateError(f"the state holds no snapshot {text}",
+                             hint="`qatlan state list` shows the snapshots it holds")
+        return row[0]
+    when = stamp(text)
+    row = db.execute("SELECT max(id) FROM snapshots WHERE taken_at <= ?", [when]).fetchone()
+    if row is None or row[0] is None:
+        first = db.execute("SELECT min(taken_at) FROM snapshots").fetchone()[0]
+        raise StateError(f"no snapshot was taken at or before {text}",
+                         hint=f"the first snapshot was taken at {first}" if first
+                         else "run `qatlan refresh` to take one")
+    return row[0]
+
+
+def stamp(text: str) -> str:
+    """A time a person typed, as the state writes times (`2024-05-01T12:00:00.000Z`);
+    StateError when it is not one."""
+    try:
+        return iso_stamp(text)
+    except ValueError:
+        raise StateError(f"{text!r} is neither a snapshot id nor a time",
+                         hint="give a snapshot id (`qatlan state list`) or a time like "
+                              "2026-05-01T12:00:00Z or 2026-05-01") from None
+
+
+def snapshot_times(db: Database) -> dict[int, tuple[str, int | None]]:
+    """snapshot id → (taken_at, run id)."""
+    return {sid: (at, run) for sid, at, run in db.execute("SELECT id, taken_at, run_id FROM snapshots")}
+
+
+def _decoded(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    for *head, data in rows:
+        yield (*head, json.loads(data))
+
+
+def records_at(db: Database, snapshot_id: int, keys: Iterable[tuple[str, str]] | None = None
+               ) -> list[tuple[str, str, dict[str, Any]]]:
+    """`[(kind, key, data)]` of the versions in snapshot `snapshot_id` (of `keys` only, when
+    given), in kind and key order."""
+    sql = ("SELECT kind, key, data FROM records WHERE valid_from <= ? "
+           "AND (valid_to IS NULL OR valid_to > ?)")
+    args: list[Any] = [snapshot_id, snapshot_id]
+    if keys is not None:
+        sql += " AND (kind, key) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))"
+        args.append(json.dumps([list(k) for k in keys]))
+    return list(_decoded(db.execute(sql + " ORDER BY kind, key", args)))
+
+
+def versions_between(db: Database, a: int, b: int) -> list[tuple[str, str]]:
+    """(kind, key) of every record whose version differs between snapshots a < b."""
+    rows = db.execute(
+        "SELECT DISTINCT kind, key FROM records WHERE (valid_from > ? AND valid_from <= ?) "
+        "OR (valid_to > ? AND valid_to <= ?) ORDER BY kind, key", [a, b, a, b])
+    return [(kind, key) for kind, key in rows]
+
+
+def versions_of(db: Database, keys: Iterable[tuple[str, str]]
+                ) -> dict[tuple[str, str], list[tuple[int, int | None, dict[str, Any]]]]:
+    """(kind, key) → `[(valid_from, valid_to, data)]` of every stored version, oldest first."""
+    out: dict[tuple[str, str], list[tuple[int, int | None, dict[str, Any]]]] = {}
+    for kind, key in keys:
+        rows = db.execute("SELECT valid_from, valid_to, data FROM records WHERE kind = ? AND key = ? "
+                          "ORDER BY valid_from", [kind, key])
+        out[(kind, key)] = [(vf, vt, json.loads(data)) for vf, vt, data in rows]
+    return out
+
+
+def definitions(db: Database) -> list[tuple[str, dict[str, Any]]]:
+    """`[(kind, data)]` of every stored version of the Atlan tag and custom metadata
+    definitions, oldest first (newer names win when read in order)."""
+    rows = db.execute("SELECT kind, data FROM records WHERE kind IN ('a.tagdef', 'a.cmdef') ORDER BY id")
+    return [(kind, json.loads(data)) for kind, data in rows]
+
+
+# --------------------------------------------------------------------------- assets
+
+
+def asset_records(db: Database, asset: str) -> dict[tuple[str, str], str]:
+    """(kind, key) → address of the records an asset names: an address (`atlan:<qualifiedName>`,
+    `qualytics:<datastore>[/<container>[/<field>]]`), a qualifiedName, a name, a GUID or a
+    Qualytics id; shell wildcards (`*ORDERS*`) match addresses and qualifiedNames."""
+    text = asset.strip()
+    if not text:
+        raise StateError("the asset to look up is empty", hint="give a qualifiedName, an address or a pattern")
+    q_names = _q_names(db)
+    found: dict[tuple[str, str], str] = {}
+    if any(c in _WILD for c in text):
+        for kind, key, qn in db.execute(f"SELECT DISTINCT kind, key, {_QN} FROM records WHERE kind = 'a.asset'"):
+            address = addresses.atlan_asset(qn)
+            if fnmatch.fnmatchcase(address, text) or fnmatch.fnmatchcase(qn, text):
+                found[(kind, key)] = address
+        for (kind, key), address in q_names.items():
+            if fnmatch.fnmatchcase(address, text) or fnmatch.fnmatchcase(address.split(":", 1)[1], text):
+                found[(kind, key)] = address
+        return found
+    bare = text[len("atlan:"):] if text.startswith("atlan:") else text
+    for where in (f"{_QN} = ?", "key = ?"):  # two queries: each uses its index
+        rows = db.execute(f"SELECT DISTINCT kind, key, {_QN} FROM records "
+                          f"WHERE kind = 'a.asset' AND {where}", [bare])
+        for kind, key, qn in rows:
+            found[(kind, key)] = addresses.atlan_asset(qn)
+    wanted = text if text.startswith("qualytics:") else f"qualytics:{text}"
+    for (kind, key), address in q_names.items():
+        if address == wanted or (not text.startswith(("atlan:", "qualytics:")) and key == text
+                                 and kind == "q.container"):
+            found[(kind, key)] = address
+    if not found and not text.startswith(("atlan:", "qualytics:")):  # a plain name
+        rows = db.execute(f"SELECT DISTINCT kind, key FROM records WHERE kind IN ('a.asset', "
+                          f"'q.container') AND {_NAME} = ?", [text])
+        for kind, key in rows:
+            found[(kind, key)] = _address_of(db, kind, key, q_names)
+    return found
+
+
+def _address_of(db: Database, kind: str, key: str, q_names: dict[tuple[str, str], str]) -> str:
+    if kind == "a.asset":
+        qn = db.execute(f"SELECT {_QN} FROM records WHERE kind = ? AND key = ? ORDER BY id DESC LIMIT 1",
+                        [kind, key]).fetchone()[0]
+        return addresses.atlan_asset(qn)
+    return q_names[(kind, key)]
+
+
+def _q_names(db: Database) -> dict[tuple[str, str], str]:
+    """(kind, key) → address of every Qualytics datastore, container and field the state
+    ever held (by their newest names)."""
+    names: dict[str, dict[str, tuple[Any, ...]]] = {"q.datastore": {}, "q.container": {}, "q.field": {}}
+    rows = db.execute(
+        "SELECT kind, key, json_extract(data, '$.name'), json_extract(data, '$.datastore_id'), "
+        "json_extract(data, '$.container_id') FROM records "
+        "WHERE kind IN ('q.datastore', 'q.container', 'q.field') ORDER BY id")
+    for kind, key, name, ds, container in rows:
+        names[kind][key] = (name, ds, container)
+    out: dict[tuple[str, str], str] = {}
+    datastores = {k: v[0] for k, v in names["q.datastore"].items()}
+    containers: dict[str, str] = {}
+    for key, (name, ds, _) in names["q.container"].items():
+        containers[key] = addresses.qualytics_asset(datastores.get(str(ds), str(ds)), name)
+        out[("q.container", key)] = containers[key]
+    for key, name in datastores.items():
+        out[("q.datastore", key)] = addresses.qualytics_asset(name)
+    for key, (name, _, container) in names["q.field"].items():
+        parent = containers.get(str(container))
+        if parent is not None:
+            out[("q.field", key)] = f"{parent}/{name}"
+    return out
+
+
+_CHANGES_SQL = """
+SELECT p.id, p.checksum, p.created_at, p.run_id, c.asset, c.address, c.part, c.action,
+       c.before, c.after, c.source, c.reason,
+       j.outcome, j.at, j.run_id, j.error, r.user, r.host, pr.user, pr.host
+FROM plan_changes c
+JOIN plans p ON coalesce(p.changes_from, p.id) = c.plan_id
+LEFT JOIN journal j ON j.plan_checksum = p.checksum AND j.address = c.address
+LEFT JOIN runs r ON r.id = j.run_id
+LEFT JOIN runs pr ON pr.id = p.run_id
+"""
+_CHANGE_KEYS = ("plan_id", "plan_checksum", "planned_at", "plan_run_id", "asset", "address", "part",
+                "action", "before", "after", "source", "reason", "outcome", "at", "run_id", "error",
+                "user", "host", "plan_user", "plan_host")
+
+
+def _change_rows(rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        item = dict(zip(_CHANGE_KEYS, row))
+        for k in ("before", "after"):
+            item[k] = None if item[k] is None else json.loads(item[k])
+        out.append(item)
+    return out
+
+
+def changes_of(db: Database, assets: Iterable[str]) -> list[dict[str, Any]]:
+    """Every planned change on `assets` (or whose value came from one of them), each with
+    its plan and, when apply settled it, the journal's outcome, run and who ran it; oldest
+    plan first."""
+    wanted = json.dumps(sorted(set(assets)))
+    return _change_rows(db.execute(
+        _CHANGES_SQL + "WHERE c.asset IN (SELECT value FROM json_each(?1)) "
+        "OR c.source IN (SELECT value FROM json_each(?1)) ORDER BY p.id, c.address", [wanted]))
+
+
+def applied_between(db: Database, after: str, until: str) -> list[dict[str, Any]]:
+    """The changes apply wrote (outcome applied or already) at a time in (after, until]."""
+    return _change_rows(db.execute(
+        "SELECT * FROM (" + _CHANGES_SQL + ") WHERE outcome IN ('applied', 'already') "
+        "AND at > ? AND at <= ?", [after, until]))
+
+
+def asset_addresses(db: Database, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """(kind, key) → the asset address of records of the latest versions: an Atlan asset's
+    `atlan:<qualifiedName>`, a Link's asset's, a Qualytics datastore's, container's or field's."""
+    keys = list(keys)
+    q_names = _q_names(db) if any(k.startswith("q.") for k, _ in keys) else {}
+    out: dict[tuple[str, str], str] = {}
+    for kind, key in keys:
+        if kind.startswith("q.") and (kind, key) in q_names:
+            out[(kind, key)] = q_names[(kind, key)]
+        elif kind in ("a.asset", "a.link"):
+            row = db.execute("SELECT data FROM records WHERE kind = ? AND key = ? ORDER BY id DESC LIMIT 1",
+                             [kind, key]).fetchone()
+            data = json.loads(row[0]) if row else {}
+            if kind == "a.link":
+                asset = db.execute(f"SELECT {_QN} FROM records WHERE kind = 'a.asset' AND key = ? "
+                                   "ORDER BY id DESC LIMIT 1", [data.get("asset_guid")]).fetchone()
+                if asset and asset[0]:
+                    out[(kind, key)] = addresses.atlan_asset(asset[0])
+            elif data.get("qualified_name"):
+                out[(kind, key)] = addresses.atlan_asset(data["qualified_name"])
+    return out
+
+
+class History:
+    """The past of one open state (`State.history`): the functions above, bound to it."""
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    def snapshot_at(self, at: str) -> int:
+        return snapshot_at(self._db, at)
+
+    @staticmethod
+    def stamp(text: str) -> str:
+        return stamp(text)
+
+    def snapshot_times(self) -> dict[int, tuple[str, int | None]]:
+        return snapshot_times(self._db)
+
+    def records_at(self, snapshot_id: int, keys: Iterable[tuple[str, str]] | None = None
+                   ) -> list[tuple[str, str, dict[str, Any]]]:
+        return records_at(self._db, snapshot_id, keys)
+
+    def versions_between(self, a: int, b: int) -> list[tuple[str, str]]:
+        return versions_between(self._db, a, b)
+
+    def versions_of(self, keys: Iterable[tuple[str, str]]
+                    ) -> dict[tuple[str, str], list[tuple[int, int | None, dict[str, Any]]]]:
+        return versions_of(self._db, keys)
+
+    def definitions(self) -> list[tuple[str, dict[str, Any]]]:
+        return definitions(self._db)
+
+    def asset_records(self, asset: str) -> dict[tuple[str, str], str]:
+        return asset_records(self._db, asset)
+
+    def changes_of(self, assets: Iterable[str]) -> list[dict[str, Any]]:
+        return changes_of(self._db, assets)
+
+    def applied_between(self, after: str, until: str) -> list[dict[str, Any]]:
+        return applied_between(self._db, after, until)
+
+    def asset_addresses(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        return asset_addresses(self._db, keys)
+
+    def runs_by_id(self) -> dict[int, tuple[str | None, str | None]]:
+        """run id → (user, host)."""
+        return {rid: (user, host) for rid, user, host in self._db.execute("SELECT id, user, host FROM runs")}
