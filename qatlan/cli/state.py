@@ -160,6 +160,42 @@ def state_diff(
         typer.echo(render.diff_text(first, second, entries))
 
 
+@state_app.command("prune")
+@handle_errors
+def state_prune(
+    keep_snapshots: int = typer.Option(None, "--keep-snapshots", metavar="N", min=1, help="Keep the newest N snapshots."),
+    older_than: float = typer.Option(None, "--older-than", metavar="DAYS", min=0, help="Drop snapshots taken more than DAYS days ago."),
+    config: Path = CONFIG_OPTION,
+    state: Path = STATE_OPTION,
+    lock_timeout: float = LOCK_TIMEOUT_OPTION,
+) -> None:
+    """Drop old snapshots and the plans made from them that were never applied, then VACUUM.
+
+    The latest snapshot is always kept; with both options a snapshot goes only when both let
+    it go. Every kept snapshot reads exactly as before, and every change qatlan applied stays
+    in `qatlan log`. See docs/state.md#retention.
+
+    Example: qatlan state prune --keep-snapshots 30
+    """
+    if keep_snapshots is None and older_than is None:
+        raise fail("say what to keep: --keep-snapshots N or --older-than DAYS",
+                   "e.g. qatlan state prune --keep-snapshots 30")
+    path = Path(state) if state is not None else state_path(load(config), None)
+    with open_state(path, create=False) as st, locked(st, "prune", lock_timeout):
+        with st.run("prune") as run:
+            result = st.prune(keep_snapshots=keep_snapshots, older_than_days=older_than)
+            counts = {"snapshots": result.snapshots, "versions": result.versions_dropped,
+                      "plans": result.plans}
+            run.finish("ok", counts=counts)
+    if result.keep_from is None:
+        typer.echo("Nothing to prune: every snapshot is within what you asked to keep.")
+        return
+    mb = 1024 * 1024
+    typer.echo(f"Pruned {result.snapshots} snapshot(s) before snapshot {result.keep_from}, "
+               f"{result.versions_dropped} record version(s) and {result.plans} unapplied plan(s); "
+               f"{result.bytes_before / mb:.1f} MB → {result.bytes_after / mb:.1f} MB.")
+
+
 @commands.command()
 @handle_errors
 def log(

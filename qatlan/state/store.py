@@ -24,7 +24,7 @@ from sqlite_utils import Database
 
 from qatlan.model import Snapshot
 from qatlan.plan import Plan
-from qatlan.state import history, journal, locks, plans, runs, schema, snapshots
+from qatlan.state import history, journal, locks, plans, prune, runs, schema, snapshots
 from qatlan.state.base import write_transaction
 from qatlan.state.locks import LockInfo
 from qatlan.state.snapshots import RecordVersion
@@ -202,6 +202,15 @@ class State:
         """The `snapshots` row of `snapshot_id` (latest when None), JSON columns decoded;
         StateError when there is none."""
         return snapshots.require_snapshot(self._db, snapshot_id)
+
+    def prune(self, *, keep_snapshots: int | None = None, older_than_days: float | None = None,
+              now: float | None = None) -> "prune.PruneResult":
+        """Drop snapshots before the newest `keep_snapshots` and/or older than
+        `older_than_days`, the record versions only they held and their unapplied plans;
+        VACUUM. Every kept snapshot reads exactly as before (`qatlan.state.prune`)."""
+        older = None if older_than_days is None else older_than_days * 86400.0
+        return prune.prune(self._db, self.path, keep_snapshots=keep_snapshots, older_than=older,
+                           now=now)
 
     @property
     def history(self) -> "history.History":
