@@ -22,13 +22,15 @@ except ImportError:  # pragma: no cover - older typer, plain click
     _TyperUsageError = click.UsageError
 
 from qatlan import __version__
-from qatlan.cli import apply, demo, plan, state
+from qatlan.cli import apply, plan, state
 from qatlan.cli.common import _options, register
 
 __all__ = ["app", "main"]
 
 #: the command group whose module is imported only when it is used
 _SANDBOX = "sandbox"
+#: the command whose module is imported only when it is used (or listed)
+_DEMO = "demo"
 
 
 #: click exits 2 on a usage error (an unknown flag, a bad value); qatlan exits 1
@@ -56,9 +58,18 @@ class _Group(TyperGroup):
             raise
 
     def list_commands(self, ctx: Any) -> list[str]:
-        return [*super().list_commands(ctx), _SANDBOX]
+        return [*super().list_commands(ctx), _DEMO, _SANDBOX]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name == _DEMO:
+            # imported when used: it pulls in the whole pipeline, which the read commands
+            # (log, history, state ...) do not need at start-up
+            from qatlan.cli import demo
+
+            examples_last(demo.commands)
+            command = typer.main.get_command(demo.commands)
+            command.name = _DEMO
+            return command
         if cmd_name != _SANDBOX:
             return super().get_command(ctx, cmd_name)
         from qatlan.sandbox.cli import app as sandbox_app
@@ -138,7 +149,7 @@ def _root(
     set_no_color(no_color)
 
 
-for _module in (state, plan, apply, demo):
+for _module in (state, plan, apply):
     register(_module.commands, app)
 
 #: the example that ends the help of a command group whose module gives it none

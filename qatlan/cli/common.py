@@ -14,6 +14,11 @@ import typer
 
 from qatlan.errors import QatlanError
 
+try:  # typer 0.16+ runs its own copy of click: only its UsageError prints usage and exits
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover - older typer, plain click
+    from click import UsageError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _options = {"debug": False}

@@ -13,6 +13,7 @@ from qatlan.cli.common import (
     CONFIG_OPTION,
     LOCK_TIMEOUT_OPTION,
     STATE_OPTION,
+    UsageError,
     fail,
     handle_errors,
     load,
@@ -113,7 +114,8 @@ def state_show(
     from qatlan import audit, render
 
     if key is None and at is None:
-        raise fail("state show needs KEY, --at, or both", "e.g. qatlan state show '*ORDERS*' --at 3")
+        raise UsageError("state show needs KEY, --at, or both "
+                               "(e.g. qatlan state show '*ORDERS*' --at 3)")
     with read_state(config, state) as st:
         if at is not None:
             sid, records = audit.state_at(st, at, key)
@@ -199,7 +201,7 @@ def state_prune(
 @commands.command()
 @handle_errors
 def log(
-    asset: str = typer.Argument(..., metavar="ASSET", help="An Atlan qualifiedName, an address (atlan:..., qualytics:datastore/container[/field]), a name, a GUID, or a shell pattern ('*ORDERS*')."),
+    asset: str = typer.Argument(..., metavar="ASSET", help="An Atlan qualifiedName, an address (atlan:QUALIFIED_NAME, qualytics:DATASTORE/CONTAINER or qualytics:DATASTORE/CONTAINER/FIELD), a name, a GUID, or a shell pattern ('*ORDERS*')."),
     since: str = typer.Option(None, "--since", metavar="TIME", help="Only events at or after this time (2026-05-01 or 2026-05-01T12:00:00Z)."),
     until: str = typer.Option(None, "--until", metavar="TIME", help="Only events at or before this time."),
     as_json: bool = typer.Option(False, "--json", help="Print the events as JSON (one object per event)."),

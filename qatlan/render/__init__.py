@@ -21,10 +21,8 @@ Only the CLI writes these to a stream.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from qatlan.match import MatchResult
-from qatlan.model import Snapshot
 from qatlan.plan import Plan
 from qatlan.render.audit import diff_text, log_table, state_at_text
 from qatlan.render.human import iter_human, render_human
@@ -42,6 +40,10 @@ from qatlan.render.tables import (
     runs_table,
     snapshots_table,
 )
+
+if TYPE_CHECKING:
+    from qatlan.match import MatchResult
+    from qatlan.model import Snapshot
 
 __all__ = [
     "GITHUB_LIMIT",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tabulate import tabulate
 
-from qatlan.match import LEVELS, SKIP_REASONS, MatchResult
+if TYPE_CHECKING:
+    from qatlan.match import MatchResult
 from qatlan.model import Skip, Snapshot
 
 #: names listed per level and reason before "… N more"
@@ -16,11 +17,13 @@ MATCH_FORMAT_VERSION = 1
 
 
 def _reasons(result: MatchResult) -> list[str]:
+    from qatlan.match import SKIP_REASONS  # here: qatlan.match pulls in the config layer
     present = {s.reason for s in result.skipped}
     return [r for r in SKIP_REASONS if r in present] + sorted(present - set(SKIP_REASONS))
 
 
 def _table(result: MatchResult) -> str:
+    from qatlan.match import LEVELS  # here: qatlan.match pulls in the config layer
     reasons = _reasons(result)
     rows = []
     for level in LEVELS:
@@ -55,6 +58,7 @@ class _Names:
 
 
 def _level_lines(level: str, skips: list[Skip], names: _Names, limit: int) -> list[str]:
+    from qatlan.match import SKIP_REASONS  # here: qatlan.match pulls in the config layer
     own = [s for s in skips if not s.inherited]
     inherited = [s for s in skips if s.inherited]
     out = [f"Skipped {level}s ({len(skips):,}):"]
@@ -79,6 +83,7 @@ def _level_lines(level: str, skips: list[Skip], names: _Names, limit: int) -> li
 
 
 def render_match_report(result: MatchResult, snapshot: Snapshot, *, limit: int = LIST_LIMIT) -> str:
+    from qatlan.match import LEVELS  # here: qatlan.match pulls in the config layer
     taken = f", taken {snapshot.taken_at}" if snapshot.taken_at else ""
     sid = f" {snapshot.id}" if snapshot.id is not None else ""
     out = [f"Matching from snapshot{sid}{taken}."]
@@ -100,6 +105,7 @@ def render_match_report(result: MatchResult, snapshot: Snapshot, *, limit: int =
 
 
 def render_match_json(result: MatchResult) -> dict[str, Any]:
+    from qatlan.match import LEVELS  # here: qatlan.match pulls in the config layer
     return {
         "format_version": MATCH_FORMAT_VERSION,
         "summary": {level: result.counts(level) for level in LEVELS},

@@ -6,11 +6,12 @@ Functions here take plain data and return strings; only the CLI writes them to a
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tabulate import tabulate
 
-from qatlan.apply import ApplyResult, Outcome
+if TYPE_CHECKING:  # not imported at run time: the read commands start without the HTTP stack
+    from qatlan.apply import ApplyResult
 
 __all__ = ["apply_summary", "missing_lines", "record_history", "refresh_summary", "runs_table",
            "snapshots_table"]
@@ -101,7 +102,7 @@ def apply_summary(result: ApplyResult) -> str:
     adopted = f"{n['adopted']} adopted, " if n["adopted"] else ""
     lines = [f"{head} Resources: {adopted}{n['added']} added, {n['changed']} changed, "
              f"{n['destroyed']} destroyed."]
-    others = [f"{n[o.value]} {o.value}" for o in (Outcome.ALREADY, Outcome.DRIFTED, Outcome.FAILED, Outcome.SKIPPED)]
+    others = [f"{n[o]} {o}" for o in ("already", "drifted", "failed", "skipped")]  # Outcome values
     lines.append("  Also: " + ", ".join(others) + (f"; {n['earlier']} settled by an earlier run of this plan"
                                                   if n["earlier"] else "") + ".")
     lines.append(_requests(result))
@@ -124,7 +125,7 @@ def _requests(result: ApplyResult) -> str:
 
 def _not_applied(result: ApplyResult) -> list[str]:
     shown = [r for r in result.results
-             if not r.earlier and r.outcome in (Outcome.DRIFTED, Outcome.SKIPPED)]
+             if not r.earlier and r.outcome in ("drifted", "skipped")]  # Outcome is a str enum
     if not shown:
         return []
     lines = ["Not applied:"]
