@@ -54,7 +54,7 @@ PUBLIC = {
                       "human_pieces", "json", "json_pieces", "markdown", "match_json", "match_report",
                       "missing_lines", "record_history", "diff_text", "log_table", "state_at_text", "refresh_summary", "runs_table",
                       "set_no_color", "snapshots_table", "status_line", "use_color"],
-    "qatlan.audit": ["DiffEntry", "Event", "asset_log", "flatten", "names_of", "readable_history", "state_at", "state_diff"],
+    "qatlan.audit": ["CANNED_QUERIES", "DiffEntry", "Event", "asset_log", "audit_app", "flatten", "names_of", "readable_history", "state_at", "state_diff"],
     "qatlan.cli": ["app", "main"],
 }
 

@@ -262,3 +262,67 @@ def _size(path: Path) -> int:
 def _snapshots(path: Path) -> list[dict]:
     with contextlib.closing(sqlite3.connect(path)) as conn:
         return [{"id": i} for (i,) in conn.execute("SELECT id FROM snapshots ORDER BY id")]
+
+
+def _free_port() -> int:
+    import socket
+
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_qatlan_audit_serves_the_state_read_only_with_linked_rows_and_canned_queries(cycle):
+    pytest.importorskip("datasette", reason="qatlan audit needs the audit extra (Datasette)")
+    import sys
+    import time
+
+    import httpx
+
+    port = _free_port()
+    stamp = os.stat(cycle["state"]).st_mtime_ns
+    proc = subprocess.Popen([sys.executable, "-m", "qatlan", "audit", "--port", str(port),
+                             "--state", cycle["state"]], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/qatlan.json", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "qatlan audit did not start"
+            time.sleep(0.3)
+
+        def rows(path: str, **params: str) -> list[dict]:
+            response = httpx.get(f"{base}/qatlan/{path}.json", params={"_shape": "array", **params}, timeout=30)
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        timeline = rows("asset_timeline", asset="atlan:" + cycle["table"])
+        assert {r["outcome"] for r in timeline} == {"applied"}
+        assert any(r["part"] == "cm:Qualytics" and json.loads(r["after"])["Quality Score"] == NEW_SCORE["total"]
+                   for r in timeline)
+        assert rows("last_apply") and rows("failed_changes") == []
+        with contextlib.closing(sqlite3.connect(f"file:{cycle['state']}?mode=ro", uri=True)) as conn:
+            expected = dict(conn.execute(
+                "SELECT rule, count(*) FROM plan_conflicts WHERE plan_id = (SELECT coalesce(changes_from, id) "
+                "FROM plans ORDER BY id DESC LIMIT 1) GROUP BY rule").fetchall())
+        assert {r["rule"]: r["conflicts"] for r in rows("conflicts_by_reason")} == expected
+        versions = rows("asset_versions", name=cycle["table"])
+        assert versions and {r["kind"] for r in versions} == {"a.asset"}
+        assert rows("asset_changes", _size="5")  # the views are there
+        # foreign keys: a journal row links to its plan and its run
+        page = httpx.get(f"{base}/qatlan/journal", timeout=30).text
+        assert 'href="/qatlan/plans/' in page and 'href="/qatlan/runs/' in page
+        # read-only: Datasette refuses writes, and the file is unchanged
+        write = httpx.post(f"{base}/qatlan/-/query", data={"sql": "DELETE FROM runs"}, timeout=30)
+        assert write.status_code >= 400
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert os.stat(cycle["state"]).st_mtime_ns == stamp
+    refused = invoke("audit", "--host", "0.0.0.0", "--state", cycle["state"])
+    assert refused.exit_code == 1 and "loopback only" in refused.output

@@ -7,7 +7,7 @@
         for event in asset_log(state, "default/snowflake/1/SALES/PUBLIC/ORDERS"):
             print(event.at, event.event, event.attribute, event.before, "->", event.after)
 
-Everything here only reads the state. Values use display names (`qatlan.audit.values`).
+Everything here only reads the state. `audit_app` serves it in a browser (Datasette). Values use display names (`qatlan.audit.values`).
 An asset's timeline holds:
 
 - `observed`: a value a refresh saw on either side, from the snapshots' record versions (the
@@ -27,11 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from qatlan.audit.values import Names, attribute_value, changed_attributes, flatten, readable
+from qatlan.audit.web import CANNED_QUERIES, audit_app
 from qatlan.errors import StateError
 from qatlan.state import State
 
-__all__ = ["DiffEntry", "Event", "asset_log", "flatten", "names_of", "readable_history",
-           "state_at", "state_diff"]
+__all__ = ["CANNED_QUERIES", "DiffEntry", "Event", "asset_log", "audit_app", "flatten", "names_of",
+           "readable_history", "state_at", "state_diff"]
 
 #: the journal's outcomes, and `planned` for a change no apply settled
 OBSERVED, PLANNED = "observed", "planned"

@@ -225,6 +225,32 @@ def log(
 
 @commands.command()
 @handle_errors
+def audit(
+    port: int = typer.Option(8001, "--port", min=0, max=65535, help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Loopback address to listen on (127.0.0.1, localhost or ::1)."),
+    config: Path = CONFIG_OPTION,
+    state: Path = STATE_OPTION,
+) -> None:
+    """Browse the state read-only in a browser (Datasette; pip install 'qatlan[audit]').
+
+    Tables linked by their foreign keys, the views of docs/state.md, and canned queries:
+    asset timeline, asset versions, last apply, failed changes, conflicts by reason.
+
+    Example: qatlan audit --state archived/qatlan.db --port 8001
+    """
+    import uvicorn
+
+    from qatlan.audit import audit_app
+
+    with read_state(config, state) as st:  # a state, readable: said here, not by Datasette
+        path = Path(st.path)
+    app = audit_app(path, host)
+    typer.echo(f"Serving {path} read-only at http://{host}:{port}/ (Ctrl-C to stop).", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@commands.command()
+@handle_errors
 def history(
     limit: int = typer.Option(20, "--limit", help="How many runs to show."),
     config: Path = CONFIG_OPTION,
