@@ -3,6 +3,7 @@ for any sequence of snapshots and applies (property), and `state_diff` against D
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -110,3 +111,58 @@ def test_state_diff_lists_exactly_the_attributes_that_differ(a, b):
             listed = {attr for e in entries if e.address == address for attr, *_ in e.attributes}
             assert listed == expected
             assert all(w is None for e in entries for *_, w in e.attributes)  # no apply: all drift
+
+
+def _old_state(path) -> None:
+    """A state as qatlan made it before plans were stored as rows: the migrations up to
+    `_container_reads`/`_journal_intents`, a stored plan (zlib JSON only) and its journal."""
+    import json
+    import sqlite3
+    import zlib
+
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+
+    from qatlan.plan import canonical_pieces, plan_checksum
+    from qatlan.state import schema
+
+    old = Migrations("qatlan")
+    for m in schema.MIGRATIONS._migrations:
+        if m.name.endswith(("plan_inputs", "audit")):
+            break
+        old(name=m.name)(m.fn)
+    db = Database(sqlite3.connect(path, isolation_level=None))
+    schema.migrate(db, old)
+    change = Change(f"atlan:{QN}#cm:Qualytics", Action.CREATE, None, {"Quality Score": 80.0},
+                    target={"source": "qualytics:pg/ORDERS"})
+    p = Plan(changes=(change,), base={"lineage": "x", "serial": 0}, created_at="2026-01-01T00:00:00.000Z")
+    checksum = plan_checksum(p)
+    db["plans"].insert({"created_at": p.created_at, "lineage": "x", "serial": 0, "checksum": checksum,
+                        "summary": json.dumps(p.summary()),
+                        "body": zlib.compress(b"".join(canonical_pieces(p)))})
+    db["journal"].insert({"plan_checksum": checksum, "address": change.address, "action": "create",
+                          "outcome": "applied", "at": "2026-01-01T00:00:01.000Z"})
+    db.conn.close()
+
+
+def test_a_state_made_before_the_audit_tables_is_migrated_with_its_plans_as_rows(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    _old_state(path)
+    # read-only first: migrated in memory, the file left as it was
+    with State.open_readonly(path) as st:
+        events = asset_log(st, f"atlan:{QN}")
+    assert [(e.event, e.attribute, e.after) for e in events] == [
+        ("applied", "cm:Qualytics.Quality Score", 80.0)]
+    assert events[0].source == "qualytics:pg/ORDERS"
+    with sqlite3.connect(path) as conn:
+        assert "plan_changes" not in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    # then for real
+    with State.open(path) as st:
+        assert asset_log(st, f"atlan:{QN}") == events
+    with sqlite3.connect(path) as conn:
+        row = conn.execute("SELECT outcome, before, after, plan_id FROM journal").fetchone()
+        assert row[0] == "applied" and row[1] is None and row[3] == 1
+        assert json.loads(row[2]) == {"Quality Score": 80.0}
+        assert conn.execute("SELECT count(*) FROM asset_changes").fetchone()[0] == 1

@@ -194,6 +194,9 @@ def test_read_commands_work_on_a_read_only_state_and_write_commands_fail_in_one_
             errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
             assert len(errors) == 1 and "read-only" in errors[0], result.output
             assert "Traceback" not in result.output
+        fresh = invoke("refresh", "-c", cycle["cfg"], "--state", str(db.parent / "new.db"))
+        errors = [line for line in fresh.output.splitlines() if line.startswith("Error:")]
+        assert fresh.exit_code == 1 and len(errors) == 1 and "cannot be written" in errors[0], fresh.output
 
 
 def test_sql_tools_see_linked_rows_views_and_answer_what_changed_on_an_asset(cycle, tmp_path):

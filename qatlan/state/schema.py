@@ -280,9 +280,15 @@ def connect(path: str | Path, *, create: bool, busy_timeout: float) -> Database:
 
 def _check_writable(path: Path) -> None:
     """Refuse, in one line, to write a state on a read-only mount or without write permission
-    on the file or its folder (SQLite needs the folder for its `-wal` and `-shm` files)."""
-    if path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
-        raise _read_only(path)
+    on the file or its folder (SQLite needs the folder for its `-wal` and `-shm` files, and
+    to create a new state)."""
+    if path.exists():
+        if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+            raise _read_only(path)
+    elif path.parent.is_dir() and not os.access(path.parent, os.W_OK):
+        raise StateError(f"cannot create the state {path}: its folder {path.parent} cannot be written",
+                         hint="pass --state PATH (or set QATLAN_STATE) to a writable place, or fix "
+                              "the folder's permissions")
 
 
 def _read_only(path: str | Path) -> StateError:
