@@ -166,3 +166,30 @@ def test_a_state_made_before_the_audit_tables_is_migrated_with_its_plans_as_rows
         assert row[0] == "applied" and row[1] is None and row[3] == 1
         assert json.loads(row[2]) == {"Quality Score": 80.0}
         assert conn.execute("SELECT count(*) FROM asset_changes").fetchone()[0] == 1
+
+
+def test_an_asset_is_found_by_address_qualified_name_name_guid_id_or_pattern():
+    from qatlan.model import QField
+
+    with State.open(":memory:") as state:
+        field = QField(70, 7, "ID", score=QualityScore(total=5.0))
+        snap = Snapshot.from_records([QDatastore(1, "pg/main", "jdbc", "postgresql"),
+                                      _container(1.0), field, _asset(["h_pii"], 1.0, None, None), CM,
+                                      *(ATagDef(h, n) for h, n in TAGS.items())])
+        state.save_snapshot(snap, taken_at="2026-01-01T00:00:00.000Z")
+        h = state.history
+        table, container = f"atlan:{QN}", "qualytics:pg/main/ORDERS"
+        assert set(h.asset_records(QN).values()) == {table}
+        assert set(h.asset_records(table).values()) == {table}
+        assert set(h.asset_records(GUID).values()) == {table}
+        assert set(h.asset_records("ORDERS").values()) == {table, container}
+        assert set(h.asset_records("7").values()) == {container}
+        assert set(h.asset_records(container).values()) == {container}
+        assert set(h.asset_records("qualytics:pg/main").values()) == {"qualytics:pg/main"}
+        assert set(h.asset_records("qualytics:pg/main/ORDERS/ID").values()) == {container + "/ID"}
+        assert set(h.asset_records("*ORDERS*").values()) == {table, container, container + "/ID"}
+        assert h.asset_records("qualytics:pg/main/NOPE") == {}
+        events = asset_log(state, "qualytics:pg/main/ORDERS/ID")
+        assert ("score.total", 5.0) in [(e.attribute, e.after) for e in events]
+        tags = [e for e in asset_log(state, QN) if e.attribute == "tags"]
+        assert tags[0].after == ["PII"]  # display names, not h_pii

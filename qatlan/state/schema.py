@@ -242,6 +242,13 @@ FROM records r JOIN snapshots f ON f.id = r.valid_from LEFT JOIN snapshots t ON 
 }
 
 
+@_step
+def _record_names(db: Database) -> None:
+    # `qatlan log NAME` finds Atlan assets and Qualytics containers by name without a scan
+    db.execute("CREATE INDEX IF NOT EXISTS records_name ON records (json_extract(data, '$.name')) "
+               "WHERE kind IN ('a.asset', 'q.container')")
+
+
 SCHEMA_VERSION = len(_STEPS)
 
 
