@@ -204,7 +204,7 @@ def log(
     asset: str = typer.Argument(..., metavar="ASSET", help="An Atlan qualifiedName, an address (atlan:QUALIFIED_NAME, qualytics:DATASTORE/CONTAINER or qualytics:DATASTORE/CONTAINER/FIELD), a name, a GUID, or a shell pattern ('*ORDERS*')."),
     since: str = typer.Option(None, "--since", metavar="TIME", help="Only events at or after this time (2026-05-01 or 2026-05-01T12:00:00Z)."),
     until: str = typer.Option(None, "--until", metavar="TIME", help="Only events at or before this time."),
-    as_json: bool = typer.Option(False, "--json", help="Print the events as JSON (one object per event)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON: {\"asset\": ASSET, \"events\": [...]}, every event with every field."),
     config: Path = CONFIG_OPTION,
     state: Path = STATE_OPTION,
 ) -> None:
