@@ -6,8 +6,8 @@ Against the sandbox over HTTP: a first sync (`qatlan apply --auto-approve`), the
 drift cycles, each changing 1% of the table containers' scores and 1% of the Atlan tables'
 announcements (new values every cycle) and applying again. Then it measures, each as its own
 process (wall, CPU, peak RSS): `qatlan log` on the table with the most changes (best of 3),
-`qatlan log --json`, `qatlan state diff`, `qatlan state show --at 1`, and `qatlan state prune
---keep-snapshots 2` on a copy (file size before and after). Writes `<out>/audit.json` and the
+`qatlan log --json`, `qatlan state diff`, `qatlan state show --at 1`, and last `qatlan state
+prune --keep-snapshots 2` (file size before and after). Writes `<out>/audit.json` and the
 "Audit at M" section of docs/performance.md (between its markers).
 """
 
