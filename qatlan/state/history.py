@@ -132,17 +132,20 @@ def asset_records(db: Database, asset: str) -> dict[tuple[str, str], str]:
         return _q_lookup(db, text[len("qualytics:"):])
     found: dict[tuple[str, str], str] = {}
     bare = text[len("atlan:"):] if text.startswith("atlan:") else text
-    for where in (f"{_QN} = ?", "key = ?"):  # two queries: each uses its index
-        rows = db.execute(f"SELECT DISTINCT kind, key, {_QN} FROM records "
-                          f"WHERE kind = 'a.asset' AND {where}", [bare])
-        for kind, key, qn in rows:
-            found[(kind, key)] = addresses.atlan_asset(qn)
+    # two queries, each on its index (no DISTINCT, no json_extract in the select list: with
+    # either, SQLite prefers the (kind, key) index and reads every asset)
+    for kind, key in db.execute(f"SELECT kind, key FROM records WHERE kind = 'a.asset' AND {_QN} = ?",
+                                [bare]):
+        found[(kind, key)] = addresses.atlan_asset(bare)
+    for kind, key, data in db.execute("SELECT kind, key, data FROM records WHERE kind = 'a.asset' "
+                                      "AND key = ?", [bare]):
+        found[(kind, key)] = addresses.atlan_asset(json.loads(data)["qualified_name"])
     if text.startswith("atlan:") or found:
         return found
     # a plain name or id: Atlan assets and Qualytics containers by name, a container by id
-    rows = db.execute(f"SELECT DISTINCT kind, key FROM records WHERE kind IN ('a.asset', "
-                      f"'q.container') AND {_NAME} = ?", [text]).fetchall()
-    rows += db.execute("SELECT DISTINCT kind, key FROM records WHERE kind = 'q.container' AND key = ?",
+    rows = [row for kind in ("a.asset", "q.container") for row in db.execute(
+        f"SELECT kind, key FROM records WHERE kind = ? AND {_NAME} = ?", [kind, text])]
+    rows += db.execute("SELECT kind, key FROM records WHERE kind = 'q.container' AND key = ?",
                        [text]).fetchall()
     for kind, key in rows:
         found[(kind, key)] = _address_of(db, kind, key)
@@ -182,7 +185,7 @@ def _q_lookup(db: Database, path: str) -> dict[tuple[str, str], str]:
                 found[("q.container", c_key)] = addresses.qualytics_asset(ds, c)
             elif rest.startswith(c + "/"):
                 field = rest[len(c) + 1:]
-                rows = db.execute(f"SELECT DISTINCT key FROM records WHERE kind = 'q.field' "
+                rows = db.execute(f"SELECT key FROM records WHERE kind = 'q.field' "
                                   f"AND json_extract(data, '$.container_id') = ? AND {_NAME} = ?",
                                   [int(c_key), field])
                 for (f_key,) in rows:
@@ -226,12 +229,14 @@ def _q_names(db: Database) -> dict[tuple[str, str], str]:
     return out
 
 
+#: CROSS JOIN keeps plan_changes the outer loop, found through its asset or source index
+#: (a plain JOIN lets SQLite read every plan's changes instead)
 _CHANGES_SQL = """
 SELECT p.id, p.checksum, p.created_at, p.run_id, c.asset, c.address, c.part, c.action,
        c.before, c.after, c.source, c.reason,
        j.outcome, j.at, j.run_id, j.error, r.user, r.host, pr.user, pr.host
 FROM plan_changes c
-JOIN plans p ON coalesce(p.changes_from, p.id) = c.plan_id
+CROSS JOIN plans p ON coalesce(p.changes_from, p.id) = c.plan_id
 LEFT JOIN journal j ON j.plan_checksum = p.checksum AND j.address = c.address
 LEFT JOIN runs r ON r.id = j.run_id
 LEFT JOIN runs pr ON pr.id = p.run_id

@@ -197,9 +197,6 @@ def _audit(db: Database) -> None:
     _ownership_triggers(db)  # rebuilding `ownership` for its foreign keys dropped them
     db["journal"].create_index(["plan_id", "address"])
     db["runs"].create_index(["started_at"])
-    # `qatlan log` finds an Atlan asset's versions by qualifiedName without a scan
-    db.execute("CREATE INDEX records_qualified_name ON records "
-               "(json_extract(data, '$.qualified_name')) WHERE kind = 'a.asset'")
     # existing states: the stored plans' changes as rows, and the journal linked to them
     from qatlan.state.plans import backfill_rows
 
@@ -244,9 +241,16 @@ FROM records r JOIN snapshots f ON f.id = r.valid_from LEFT JOIN snapshots t ON 
 
 @_step
 def _record_names(db: Database) -> None:
-    # `qatlan log NAME` finds Atlan assets and Qualytics containers by name without a scan
-    db.execute("CREATE INDEX IF NOT EXISTS records_name ON records (json_extract(data, '$.name')) "
-               "WHERE kind IN ('a.asset', 'q.container')")
+    # `qatlan log` finds an asset's versions by qualifiedName or name without reading every
+    # record. `kind` leads each index so that SQLite prefers it to the (kind, key) index for
+    # `kind = ? AND json_extract(...) = ?` without statistics; partial, so only these kinds pay
+    db.execute("DROP INDEX IF EXISTS records_qualified_name")  # an earlier, single-column form
+    for name, kind, field in (("records_asset_qualified_name", "a.asset", "qualified_name"),
+                              ("records_asset_name", "a.asset", "name"),
+                              ("records_container_name", "q.container", "name"),
+                              ("records_field_container", "q.field", "container_id")):
+        db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON records "
+                   f"(kind, json_extract(data, '$.{field}')) WHERE kind = '{kind}'")
 
 
 SCHEMA_VERSION = len(_STEPS)
@@ -307,12 +311,18 @@ def _read_only(path: str | Path) -> StateError:
     )
 
 
+#: what the read commands need; a state with these but older migrations pending (indexes,
+#: columns they do not read) is read as it is
+READ_TABLES = frozenset({"plan_changes", "plan_conflicts", "journal", "records", "snapshots", "runs"})
+
+
 def connect_readonly(path: str | Path, *, busy_timeout: float) -> Database:
     """Open the state at `path` for reading only (`mode=ro`): nothing is created, migrated or
     written, so a state on a read-only mount or an archived copy can be audited. A file in
     WAL mode whose folder is not writable and that has no `-shm` file beside it cannot be
     opened `mode=ro`; it is opened `immutable=1` then (nobody can be writing to it there).
-    A state made by an older qatlan is migrated in memory, never on disk."""
+    A state made before the audit tables is migrated in memory, never on disk; one that
+    lacks only later indexes is read as it is."""
     path = Path(path)
     _check_file(path, create=False)
     conn = None
@@ -321,7 +331,9 @@ def connect_readonly(path: str | Path, *, busy_timeout: float) -> Database:
         _check_sqlite(conn, path)
         db = Database(conn, execute_plugins=False)
         _check_tables(db, path, create=False)
-        if MIGRATIONS.pending(db):
+        if MIGRATIONS.pending(db) and not READ_TABLES <= set(db.table_names()):
+            # made before the audit tables: read a migrated copy (memory the size of the file;
+            # any write command migrates the file itself once)
             memory = sqlite3.connect(":memory:", isolation_level=None)
             conn.backup(memory)
             conn.close()
