@@ -5,7 +5,8 @@
 Against the sandbox over HTTP: a first sync (`qatlan apply --auto-approve`), then `--cycles`
 drift cycles, each changing 1% of the table containers' scores and 1% of the Atlan tables'
 announcements (new values every cycle) and applying again. Then it measures, each as its own
-process (wall, CPU, peak RSS): `qatlan log` on the table with the most changes (best of 3),
+process (wall, CPU, peak RSS): `plan --no-refresh` twice (the second reuses the first: issue 13), `qatlan log` on the table
+with the most changes (best of 3),
 `qatlan log --json`, `qatlan state diff`, `qatlan state show --at 1`, and last `qatlan state
 prune --keep-snapshots 2` (file size before and after). Writes `<out>/audit.json` and the
 "Audit at M" section of docs/performance.md (between its markers).
@@ -106,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
         result["rows"] = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
                           for t in ("snapshots", "records", "plans", "plan_changes", "journal", "runs")}
+    # issue 13: a plan with nothing changed since the last one reuses it (in sync here)
+    result["steps"]["plan_noop"] = qatlan("plan_noop", "plan", "--no-refresh", "--out",
+                                          str(work / "noop.json"), env=env)
+    result["steps"]["plan_noop_again"] = qatlan("plan_noop_again", "plan", "--no-refresh", "--out",
+                                                str(work / "noop-again.json"), env=env)
     table = busiest_table(db)
     result["asset"] = table
     logs = [qatlan(f"log_{i}", "log", table, env=env) for i in range(3)]
@@ -132,6 +138,9 @@ def render(r: dict[str, Any]) -> str:
             ("`qatlan log --json`", s["log_json"]), ("`qatlan state diff` (last two snapshots)", s["state_diff"]),
             ("`qatlan state show TABLE --at 1`", s["state_show_at"]),
             ("`qatlan state prune --keep-snapshots 2`", s["prune"])]
+    if "plan_noop" in s:
+        rows[1:1] = [("`plan --no-refresh` in sync (walks the snapshot)", s["plan_noop"]),
+                     ("the same plan again, nothing changed (reuses the stored plan)", s["plan_noop_again"])]
     lines = [f"World `{r['spec']}`, {r['cycles']} drift cycles (1% of table scores and of Atlan "
              f"table announcements each, applied each time; {s['cycles_wall_s']} s in all). "
              f"Machine: {r['machine'].get('nproc')} CPUs, shared.", "",
