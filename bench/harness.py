@@ -13,6 +13,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,15 +49,23 @@ class ChildRun:
 
 def run_child(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
               log: Path | None = None, timeout: float | None = None) -> ChildRun:
-    """Run `argv` to the end; its own peak RSS comes from `wait4` (kilobytes on Linux)."""
+    """Run `argv` to the end. Its peak RSS is its own, measured by `bench/_peak.py` (a
+    child's `ru_maxrss` would include this process's size); CPU time from `wait4`."""
     out_path = log.with_suffix(".out") if log else None
     err_path = log.with_suffix(".err") if log else None
     out = open(out_path, "w+") if out_path else subprocess.DEVNULL  # noqa: SIM115
     err = open(err_path, "w+") if err_path else subprocess.DEVNULL  # noqa: SIM115
+    fd, peak_file = tempfile.mkstemp(prefix="qatlan-peak-")
+    os.close(fd)
     started = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=cwd)
+    proc = subprocess.Popen([sys.executable, str(BENCH / "_peak.py"), peak_file, *argv],
+                            stdout=out, stderr=err, env=env, cwd=cwd)
     status, usage = _wait(proc, timeout)
     wall = time.monotonic() - started
+    try:
+        peak_kb = float(Path(peak_file).read_text() or 0)
+    finally:
+        os.unlink(peak_file)
     texts = []
     for handle in (out, err):
         if handle is subprocess.DEVNULL:
@@ -66,7 +75,7 @@ def run_child(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path |
             texts.append(handle.read())
             handle.close()
     return ChildRun(argv, os.waitstatus_to_exitcode(status), wall, usage.ru_utime + usage.ru_stime,
-                    usage.ru_maxrss / 1024, texts[0], texts[1])
+                    peak_kb / 1024, texts[0], texts[1])
 
 
 def _wait(proc: subprocess.Popen, timeout: float | None) -> tuple[int, Any]:
