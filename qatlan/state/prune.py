@@ -13,7 +13,8 @@
   them over); plans apply touched are kept whole, with their journal rows, so `qatlan log`
   still shows every change qatlan made (their `snapshot_id` becomes NULL);
 
-then runs VACUUM (and a WAL checkpoint) so the file shrinks. Runs, ownership and the lock are never touched.
+then runs VACUUM (and a WAL checkpoint) so the file shrinks. Runs, ownership and the lock
+are never touched.
 """
 
 from __future__ import annotations
