@@ -1,6 +1,7 @@
 """`qatlan audit`: the state in a browser, read-only, through Datasette (the `audit` extra).
 
-Datasette serves the state file as database `qatlan` (opened `mode=ro`, or `immutable=1` for
+Datasette serves the state file as a database named after the file (`qatlan` for
+`qatlan.db`; opened `mode=ro`, or `immutable=1` for
 a copy nobody writes), with its tables linked by their foreign keys, the documented views,
 and canned queries for the usual questions (`CANNED_QUERIES`). Loopback only.
 """
@@ -63,17 +64,12 @@ def audit_app(path: str | Path, host: str) -> Any:
         raise ConfigError("qatlan audit needs Datasette, which is not installed",
                           hint="pip install 'qatlan[audit]' (or pip install datasette)") from None
     path = Path(path)
+    name = path.stem  # Datasette names a database after its file
     metadata = {
         "title": f"qatlan state {path}",
         "description": "Read-only. Tables and views are documented in docs/state.md.",
-        "databases": {"qatlan": {"queries": CANNED_QUERIES}},
+        "databases": {name: {"queries": CANNED_QUERIES}},
     }
     datasette = Datasette(files=[str(path)], metadata=metadata,
                           settings={"default_page_size": 100, "sql_time_limit_ms": 5000})
-    # the database is named after the file; the queries are keyed under "qatlan"
-    name = next(iter(datasette.databases.keys() - {"_internal", "_memory"}))
-    if name != "qatlan":
-        metadata["databases"] = {name: metadata["databases"]["qatlan"]}
-        datasette = Datasette(files=[str(path)], metadata=metadata,
-                              settings={"default_page_size": 100, "sql_time_limit_ms": 5000})
     return datasette.app()
