@@ -35,7 +35,16 @@ from qatlan.match import MatchResult, match, resolve_domains
 from qatlan.model import Snapshot
 from qatlan.normalize import iso_utc
 from qatlan.plan import Plan, PlanFileWriter, SavedPlan, signature_ok
-from qatlan.planner import PlanSettings, check_removals, owned_item_count, plan
+from qatlan.planner import (
+    PlanSettings,
+    check_removals,
+    human_tag_names,
+    outside_assets,
+    owned_item_count,
+    owned_tag_index,
+    plan_partitioned,
+    scope,
+)
 from qatlan.refresh import OLDEST_FIELD_READ, refresh
 from qatlan.state import State
 
@@ -265,11 +274,27 @@ def _same_plan(state: State, inputs: str, base: Mapping[str, Any],
 def _plan(config: Config, state: State, settings: PlanSettings, snapshot_id: int,
           base: Mapping[str, Any], now: Callable[[], float]) -> tuple[Plan, dict[str, Any]]:
     """The plan of `snapshot_id` and the ownership it was made with (read after the refresh,
-    which may have recorded writes of an interrupted apply)."""
-    snapshot = state.load_snapshot(snapshot_id)
+    which may have recorded writes of an interrupted apply).
+
+    Planned one matched datastore at a time (`plan_partitioned`): the shared part of the
+    snapshot is loaded once, each datastore's records are read, planned and dropped before
+    the next, so memory follows the largest datastore, not the tenant."""
     owned = state.owned()
-    return plan(snapshot, settings, rules=config.mappings, owned=owned, base=dict(base),
-                created_at=iso_utc(now())), owned
+    shared = state.load_shared(snapshot_id)
+    used = state.used_domains(snapshot_id) if settings.domains else None
+    sc = scope(shared, settings, config.mappings, used)
+    extra = outside_assets(owned, sc.prefixes)
+    if extra:
+        shared = state.load_shared(snapshot_id, extra)
+    human = None
+    if settings.overwrite_tags:
+        display = {h: d.display_name for h, d in shared.tag_defs.items()}
+        human = human_tag_names(state.tagged_assets(snapshot_id), owned_tag_index(owned), display)
+    parts = (state.load_part(snapshot_id, ds_id, prefix) for ds_id, prefix in sc.prefixes.items())
+    result = plan_partitioned(shared, parts, settings, rules=config.mappings, owned=owned,
+                              human_tags=human, scope_=sc, base=dict(base),
+                              created_at=iso_utc(now()))
+    return result, owned
 
 
 def match_report(config: Config, state: State, options: PlanOptions = PlanOptions(), *,

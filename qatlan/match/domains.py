@@ -20,15 +20,18 @@ def in_scope(asset: AAsset | None, domain_guids: frozenset[str] | None) -> bool:
 
 
 def resolve_domains(domains: Mapping[str, ADomain], names_or_guids: Iterable[str],
-                    assets: Mapping[str, AAsset] | None = None) -> frozenset[str]:
+                    assets: Mapping[str, AAsset] | None = None, *,
+                    used: Iterable[str] | None = None) -> frozenset[str]:
     """The GUIDs of the named domains (names or GUIDs) and all their subdomains.
 
     Raises ConfigError for an unknown name, a name several domains share (asking for the
-    GUID), and, when `assets` is given, a domain (with its subdomains) that holds no
-    ACTIVE asset: a silent empty sync would look like success.
+    GUID), and, when `assets` (or `used`: the domain GUIDs of the ACTIVE assets) is given,
+    a domain (with its subdomains) that holds no ACTIVE asset: a silent empty sync would
+    look like success.
     """
-    used = None
-    if assets is not None:
+    if used is not None:
+        used = set(used)
+    elif assets is not None:
         used = {g for a in assets.values() if a.status == "ACTIVE" for g in a.domain_guids}
     selected: set[str] = set()
     for ref in names_or_guids:

@@ -2,6 +2,7 @@
 
     plan(snapshot, settings, rules=..., owned=...) -> Plan
     check_removals(plan, owned_count, settings)       raises PlanRefused on mass removal
+    plan_partitioned(shared, parts, settings, ...)    the same plan, one datastore at a time
 
 `owned` maps an address to what qatlan last wrote there (see `qatlan.plan.own`):
 `atlan:<QN>#cm:<Set>` → {attribute: value}, `atlan:<QN>#tag:<name>` → {"name": ...},
@@ -12,7 +13,19 @@ The rules are in docs/conflict-rules.md; matching is in qatlan.match and docs/ma
 """
 
 from qatlan.planner.build import plan
+from qatlan.planner.context import human_tag_names, owned_tag_index
+from qatlan.planner.partition import (
+    PART_TYPES,
+    Part,
+    Scope,
+    outside_assets,
+    plan_partitioned,
+    scope,
+    split,
+)
 from qatlan.planner.safety import check_removals, owned_item_count, removal_count
 from qatlan.planner.settings import PlanSettings
 
-__all__ = ["PlanSettings", "check_removals", "owned_item_count", "plan", "removal_count"]
+__all__ = ["PART_TYPES", "Part", "PlanSettings", "Scope", "check_removals", "human_tag_names",
+           "outside_assets", "owned_item_count", "owned_tag_index", "plan", "plan_partitioned",
+           "removal_count", "scope", "split"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from qatlan import addresses
@@ -46,11 +46,47 @@ def cm_definition(ctx: Context) -> Change | None:
                   "attributes missing: " + ", ".join(m["name"] for m in missing), target)
 
 
+def owned_tag_index(owned: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Owned tag keys by asset address and folded tag name (the first key of a name wins)."""
+    out: dict[str, dict[str, str]] = defaultdict(dict)
+    for key in owned:
+        asset, part = addresses.parse(key)
+        if part.startswith("tag:"):
+            out[asset].setdefault(fold(part[4:]), key)
+    return out
+
+
+def human_tag_names(tagged: Iterable[tuple[str, Sequence[str]]],
+                    owned_tags: Mapping[str, Mapping[str, str]],
+                    tag_display: Mapping[str, str]) -> set[str]:
+    """Folded display names of the tags on Atlan assets that qatlan did not put there.
+
+    `tagged`: (qualifiedName, hashed tag names) of every asset carrying a tag, across the
+    whole snapshot; `owned_tags`: asset address → {folded name: owned key}."""
+    names: set[str] = set()
+    for qn, tags in tagged:
+        mine = owned_tags.get(addresses.atlan_asset(qn), {})
+        for h in tags:
+            display = tag_display.get(h)
+            if display is not None and (f := fold(display)) not in mine:
+                names.add(f)
+    return names
+
+
+def tag_definition(name: str) -> Change:
+    """The definitions change that creates the Atlan tag `name`."""
+    return Change(addresses.typedef_tag(name), Action.CREATE, None, {"name": name},
+                  "the Atlan tag does not exist",
+                  {"side": "atlan", "part": "typedef", "category": "tag",
+                   "display_name": name, "hashed_name": None})
+
+
 class Context:
     """Read-only indices plus the lists the planner appends to."""
 
     def __init__(self, snapshot: Snapshot, settings: PlanSettings, matches: MatchResult,
-                 owned: Mapping[str, Any], rules: Sequence[MappingConfig]):
+                 owned: Mapping[str, Any], rules: Sequence[MappingConfig],
+                 human_tag_names: set[str] | None = None):
         self.snapshot, self.settings, self.matches = snapshot, settings, matches
         self.owned, self.rules = owned, rules
         self._index_tags(snapshot)
@@ -60,7 +96,9 @@ class Context:
         self.cm_set_hash = self.cm_def.hashed_name if self.cm_def else None
         self._index_owned(owned)
         self._links: dict[str, list[ALink]] | None = None
-        self._human_tag_names: set[str] | None = None
+        #: None: computed from this snapshot's assets when first needed; a partitioned plan
+        #: passes the set computed over the whole snapshot (`human_tag_names`)
+        self._human_tag_names: set[str] | None = human_tag_names
         self.changes: list[Change] = []
         self.conflicts: list[Conflict] = []
         self.unchanged = 0
@@ -68,6 +106,8 @@ class Context:
         #: definition address → addresses of the value changes waiting for it
         self.waiting: dict[str, list[str]] = defaultdict(list)
         self.tag_definitions: dict[str, Change] = {}
+        #: folded tag name → every spelling a definition was asked for under (`settle_tag_definitions`)
+        self.tag_spellings: dict[str, set[str]] = defaultdict(set)
         self.hash_maps: dict[tuple[str, ...], dict[str, str | None]] = {}
         self.visited: set[str] = set()
 
@@ -96,14 +136,11 @@ class Context:
 
     def _index_owned(self, owned: Mapping[str, Any]) -> None:
         """Owned tags by asset and folded name; every Atlan asset that qatlan owns something on."""
-        self.owned_tags: dict[str, dict[str, str]] = defaultdict(dict)
+        self.owned_tags = owned_tag_index(owned)
         self.owned_atlan: set[str] = set()
         for key in owned:
-            asset, part = addresses.parse(key)
-            if part.startswith("tag:"):
-                self.owned_tags[asset].setdefault(fold(part[4:]), key)
             if addresses.side(key) == "atlan" and not addresses.is_typedef(key):
-                self.owned_atlan.add(asset)
+                self.owned_atlan.add(addresses.parse(key)[0])
 
     def links_of(self, guid: str) -> list[ALink]:
         if self._links is None:
@@ -118,13 +155,9 @@ class Context:
         """Folded names of tags attached in Atlan by someone other than qatlan (computed once):
         with overwrite_tags these are Atlan's, so qatlan does not push a tag of that name."""
         if self._human_tag_names is None:
-            names: set[str] = set()
-            for asset in self.snapshot.assets.values():
-                if not asset.tags:
-                    continue
-                mine = self.owned_tags.get(addresses.atlan_asset(asset.qualified_name), {})
-                names.update(f for f in self.atlan_tags(asset) if f not in mine)
-            self._human_tag_names = names
+            self._human_tag_names = human_tag_names(
+                ((a.qualified_name, a.tags) for a in self.snapshot.assets.values() if a.tags),
+                self.owned_tags, self.tag_display)
         return self._human_tag_names
 
     def atlan_tags(self, asset: AAsset) -> dict[str, str]:

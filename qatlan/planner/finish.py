@@ -9,7 +9,8 @@ from typing import Any
 from qatlan import addresses
 from qatlan.model import Skip
 from qatlan.plan import Action, Change, Plan
-from qatlan.planner.context import Context
+from qatlan.match import LEVELS
+from qatlan.planner.context import Context, tag_definition
 
 
 def _names(address: str, target: Mapping[str, Any] | None = None) -> list[str]:
@@ -66,7 +67,38 @@ def _waiting_skips(waiting: dict[str, list[str]]) -> list[Skip]:
     return out
 
 
+def settle_tag_definitions(ctx: Context) -> None:
+    """One definition per tag name whatever order the assets were walked in: when Qualytics
+    spells a tag that Atlan lacks in several ways (`PII`, `pii`), the definition planned is
+    the first spelling in sort order, and every change waiting for another spelling's
+    definition waits for that one instead. (A walk in another order, such as a partitioned
+    plan's, would otherwise create the definition under whichever spelling it met first.)"""
+    moved: dict[str, str] = {}
+    for f, names in ctx.tag_spellings.items():
+        want = min(names)
+        new = tag_definition(want)
+        ctx.tag_definitions[f] = new
+        for name in names - {want}:
+            old = addresses.typedef_tag(name)
+            moved[old] = new.address
+            if ctx.needed.pop(old, None) is not None:
+                ctx.needed[new.address] = new
+            if old in ctx.waiting:
+                ctx.waiting[new.address].extend(ctx.waiting.pop(old))
+    if not moved:
+        return
+    for change in ctx.changes:
+        needs = change.target.get("needs")
+        if needs and any(n in moved for n in needs):
+            change.target["needs"] = [moved.get(n, n) for n in needs]
+
+
+def _skip_order(skip: Skip) -> tuple:
+    return (LEVELS.index(skip.level), str(type(skip.id)), skip.id)
+
+
 def finish(ctx: Context, base: Mapping[str, Any], created_at: str) -> Plan:
+    settle_tag_definitions(ctx)
     s = ctx.settings
     changes, conflicts, waiting = ctx.changes, ctx.conflicts, ctx.waiting
     if s.targets or s.excludes:
@@ -81,7 +113,8 @@ def finish(ctx: Context, base: Mapping[str, Any], created_at: str) -> Plan:
     definitions = [d for a, d in sorted(ctx.needed.items()) if a in used or a in waiting]
     if s.create_definitions:
         changes += [d for d in definitions if d.address in used]
-    skipped = [k for k in ctx.matches.skipped if not k.inherited]
+    # by level, then id: the same list whatever order the assets were matched in
+    skipped = sorted((k for k in ctx.matches.skipped if not k.inherited), key=_skip_order)
     skipped += _waiting_skips(waiting) + sorted(withheld, key=lambda k: k.id)
     return Plan(
         changes=tuple(sorted(changes, key=lambda c: (c.address, c.action.value))),

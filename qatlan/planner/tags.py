@@ -23,8 +23,8 @@ from typing import Any
 from qatlan import addresses
 from qatlan.model import AAsset, QTag
 from qatlan.normalize import fold
-from qatlan.plan import Action, Change
-from qatlan.planner.context import Context, atlan_target
+from qatlan.plan import Action
+from qatlan.planner.context import Context, atlan_target, tag_definition
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,13 +113,10 @@ def _push_create(ctx: Context, asset: AAsset, name: str, f: str) -> None:
     address = addresses.tag(addresses.atlan_asset(asset.qualified_name), name)
     extra: dict[str, Any] = {}
     if known is None:
+        ctx.tag_spellings[f].add(name)
         definition = ctx.tag_definitions.get(f)
         if definition is None:
-            definition = Change(addresses.typedef_tag(name), Action.CREATE, None, {"name": name},
-                                "the Atlan tag does not exist",
-                                {"side": "atlan", "part": "typedef", "category": "tag",
-                                 "display_name": name, "hashed_name": None})
-            ctx.tag_definitions[f] = definition
+            definition = ctx.tag_definitions[f] = tag_definition(name)
         if not ctx.need(definition, address):
             return
         extra["needs"] = [definition.address]

@@ -253,6 +253,17 @@ def _record_names(db: Database) -> None:
                    f"(kind, json_extract(data, '$.{field}')) WHERE kind = '{kind}'")
 
 
+@_step
+def _partition_indexes(db: Database) -> None:
+    # issue 13: a plan reads one datastore at a time (qatlan.state.partitions): its containers
+    # by datastore, their fields (records_field_container), the Atlan assets in a range of
+    # qualifiedNames (records_asset_qualified_name) and the Links on those assets
+    for name, kind, field in (("records_container_datastore", "q.container", "datastore_id"),
+                              ("records_link_asset", "a.link", "asset_guid")):
+        db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON records "
+                   f"(kind, json_extract(data, '$.{field}')) WHERE kind = '{kind}'")
+
+
 SCHEMA_VERSION = len(_STEPS)
 
 

@@ -24,7 +24,8 @@ from sqlite_utils import Database
 
 from qatlan.model import Snapshot
 from qatlan.plan import Plan
-from qatlan.state import history, journal, locks, plans, prune, runs, schema, snapshots
+from qatlan.planner import Part
+from qatlan.state import history, journal, locks, partitions, plans, prune, runs, schema, snapshots
 from qatlan.state.base import write_transaction
 from qatlan.state.locks import LockInfo
 from qatlan.state.snapshots import RecordVersion
@@ -191,6 +192,20 @@ class State:
         """Snapshot `snapshot_id` (the latest when None) as it was saved; with `kinds`, only
         the records of those kinds (e.g. `("q.container",)`)."""
         return snapshots.load_snapshot(self._db, snapshot_id, kinds)
+
+    def load_shared(self, snapshot_id: int, extra_qns: Iterable[str] = ()) -> Snapshot:
+        """The shared part of a snapshot for the partitioned planner (`qatlan.state.partitions`)."""
+        return partitions.load_shared(self._db, snapshot_id, extra_qns)
+
+    def load_part(self, snapshot_id: int, datastore_id: int, prefix: str) -> Part:
+        """One matched datastore's part of a snapshot (`qatlan.state.partitions`)."""
+        return partitions.load_part(self._db, snapshot_id, datastore_id, prefix)
+
+    def used_domains(self, snapshot_id: int) -> set[str]:
+        return partitions.used_domains(self._db, snapshot_id)
+
+    def tagged_assets(self, snapshot_id: int) -> Iterator[tuple[str, list[str]]]:
+        return partitions.tagged_assets(self._db, snapshot_id)
 
     def snapshots(self) -> list[dict[str, Any]]:
         """Every snapshot, oldest first: id, taken_at, complete, missing, run_id, serial

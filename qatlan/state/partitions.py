@@ -1,0 +1,128 @@
+"""A snapshot read one datastore at a time, for the partitioned planner
+(`qatlan.planner.partition`): the shared part once, then each matched datastore's part
+through the state's indexes, so that planning holds one datastore's records at a time.
+
+Each function returns what `qatlan.planner.partition.split` returns for the same snapshot
+(tests/test_state_partitions.py checks that): records in the order they were saved.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from sqlite_utils import Database
+
+from qatlan.model import Snapshot
+from qatlan.planner import PART_TYPES, Part
+from qatlan.state.snapshots import _decode, latest_id, require_snapshot
+
+__all__ = ["load_part", "load_shared", "tagged_assets", "used_domains"]
+
+_PART_KINDS = ("q.container", "q.field", "a.link", "a.asset")
+#: at most this many values bound in one IN (...) list
+_CHUNK = 5000
+
+
+def _live(db: Database, sid: int) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its arguments) of the records in snapshot `sid`."""
+    if sid == latest_id(db):
+        return "valid_to IS NULL", []
+    return "valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)", [sid, sid]
+
+
+def _types() -> str:
+    return ", ".join(f"'{t}'" for t in sorted(PART_TYPES))
+
+
+def load_shared(db: Database, snapshot_id: int | None = None,
+                extra_qns: Iterable[str] = ()) -> Snapshot:
+    """The shared part of a snapshot: every record but containers, fields, Links, and Atlan
+    tables, views and columns, plus the assets named in `extra_qns` (whatever their type:
+    `qatlan.planner.partition.outside_assets`)."""
+    meta = require_snapshot(db, snapshot_id)
+    sid = meta["id"]
+    live, args = _live(db, sid)
+    kinds = ", ".join(f"'{k}'" for k in _PART_KINDS)
+    rows = list(db.execute(
+        f"SELECT id, kind, key, data FROM records WHERE {live} AND kind NOT IN ({kinds})", args))
+    rows += db.execute(
+        f"SELECT id, kind, key, data FROM records WHERE {live} AND kind = 'a.asset' "
+        f"AND json_extract(data, '$.type_name') NOT IN ({_types()})", args).fetchall()
+    wanted = sorted(set(extra_qns))
+    for i in range(0, len(wanted), _CHUNK):
+        rows += db.execute(
+            f"SELECT id, kind, key, data FROM records WHERE {live} AND kind = 'a.asset' "
+            f"AND json_extract(data, '$.type_name') IN ({_types()}) "
+            "AND json_extract(data, '$.qualified_name') IN (SELECT value FROM json_each(?))",
+            args + [json.dumps(wanted[i:i + _CHUNK])]).fetchall()
+    rows.sort(key=lambda r: r[0])
+    return Snapshot.from_records(
+        (_decode(kind, key, data, sid) for _, kind, key, data in rows),
+        id=sid, taken_at=meta["taken_at"], complete=meta["complete"],
+        missing=tuple(meta["missing"]))
+
+
+def load_part(db: Database, snapshot_id: int, datastore_id: int, prefix: str) -> Part:
+    """One datastore's part: its containers and their fields (by the container indexes),
+    the Atlan tables, views and columns whose qualifiedName starts with `prefix` (a range
+    of the qualifiedName index) and the Links on them."""
+    live, args = _live(db, snapshot_id)
+    containers = _decoded(db, snapshot_id, (
+        f"SELECT id, kind, key, data FROM records WHERE {live} AND kind = 'q.container' "
+        "AND json_extract(data, '$.datastore_id') = ? ORDER BY id", args + [datastore_id]))
+    ids = [c.id for c in containers]
+    fields = []
+    for i in range(0, len(ids), _CHUNK):
+        fields += db.execute(
+            f"SELECT id, kind, key, data FROM records WHERE {live} AND kind = 'q.field' "
+            "AND json_extract(data, '$.container_id') IN (SELECT value FROM json_each(?))",
+            args + [json.dumps(ids[i:i + _CHUNK])]).fetchall()
+    fields.sort(key=lambda r: r[0])
+    # a prefix ends with "/"; every qualifiedName under it sorts below the prefix with "0"
+    # ("/" + 1) in that place (SQLite compares text bytewise)
+    assets = _decoded(db, snapshot_id, (
+        f"SELECT id, kind, key, data FROM records WHERE {live} AND kind = 'a.asset' "
+        "AND json_extract(data, '$.qualified_name') >= ? "
+        "AND json_extract(data, '$.qualified_name') < ? "
+        f"AND json_extract(data, '$.type_name') IN ({_types()}) ORDER BY id",
+        args + [prefix, prefix[:-1] + "0"]))
+    guids = [a.guid for a in assets]
+    links = []
+    for i in range(0, len(guids), _CHUNK):
+        links += db.execute(
+            f"SELECT id, kind, key, data FROM records WHERE {live} AND kind = 'a.link' "
+            "AND json_extract(data, '$.asset_guid') IN (SELECT value FROM json_each(?))",
+            args + [json.dumps(guids[i:i + _CHUNK])]).fetchall()
+    links.sort(key=lambda r: r[0])
+    return Part(
+        datastore_id,
+        {c.id: c for c in containers},
+        {f.id: f for f in (_decode(k, key, d, snapshot_id) for _, k, key, d in fields)},
+        {a.guid: a for a in assets},
+        {l.guid: l for l in (_decode(k, key, d, snapshot_id) for _, k, key, d in links)},
+    )
+
+
+def _decoded(db: Database, sid: int, query: tuple[str, list[Any]]) -> list[Any]:
+    sql, args = query
+    return [_decode(kind, key, data, sid) for _, kind, key, data in db.execute(sql, args)]
+
+
+def used_domains(db: Database, snapshot_id: int) -> set[str]:
+    """The domain GUIDs of the snapshot's ACTIVE Atlan assets (one pass in SQLite)."""
+    live, args = _live(db, snapshot_id)
+    return {g for (g,) in db.execute(
+        f"SELECT DISTINCT j.value FROM records, json_each(records.data, '$.domain_guids') AS j "
+        f"WHERE {live} AND kind = 'a.asset' AND json_extract(data, '$.status') = 'ACTIVE'", args)}
+
+
+def tagged_assets(db: Database, snapshot_id: int) -> Iterator[tuple[str, list[str]]]:
+    """(qualifiedName, hashed tag names) of every Atlan asset carrying a tag."""
+    live, args = _live(db, snapshot_id)
+    for qn, tags in db.execute(
+            f"SELECT json_extract(data, '$.qualified_name'), json_extract(data, '$.tags') "
+            f"FROM records WHERE {live} AND kind = 'a.asset' "
+            "AND json_array_length(data, '$.tags') > 0", args):
+        yield qn, json.loads(tags)
