@@ -111,6 +111,11 @@ def test_a_source_without_a_secret_refuses_everything_unless_unsigned_is_allowed
     assert open_.client.post("/webhooks/qualytics", json=FLOW_BODY).status_code == 202
 
 
+def test_an_empty_secret_counts_as_not_configured():
+    empty = Harness(atlan_secret="")
+    assert empty.client.post("/webhooks/atlan", json=COLUMN_EVENT, headers=atlan_headers("")).status_code == 401
+
+
 def test_allow_unsigned_still_checks_a_configured_secret():
     half = Harness(qualytics_secret=None, allow_unsigned=True)
     assert half.client.post("/webhooks/atlan", json=COLUMN_EVENT).status_code == 401

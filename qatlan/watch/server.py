@@ -150,7 +150,7 @@ class _Receiver:
 
     def _check_secret(self, source: str, request: Request) -> None:
         expected = self._secrets[source]
-        if expected is None:
+        if not expected:  # None or "": an empty secret would let an empty header through
             if self.allow_unsigned:
                 return
             raise _Refused(401, "secret", f"the {_LABEL[source]} secret is not configured: set {_ENV[source]}")
