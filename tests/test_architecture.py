@@ -27,6 +27,7 @@ LAYERS: list[set[str]] = [
     {"refresh", "audit"},
     {"pipeline"},
     {"render"},
+    {"watch"},
     {"cli"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from qatlan.sandbox.errors import SandboxError
 from qatlan.sandbox.ops import FaultSettings, ServerOps
+from qatlan.sandbox.outbound_admin import outbound_routes
 
 __all__ = ["STORE_LIMITS", "StoreLimits", "build_admin_app"]
 
@@ -83,6 +84,7 @@ def build_admin_app(
         Route("/_sandbox/limits", handlers.put_limits, methods=["PUT"]),
         Route("/_sandbox/stats", handlers.get_stats, methods=["GET"]),
         Route("/_sandbox/stats", handlers.delete_stats, methods=["DELETE"]),
+        *outbound_routes(service, world),  # /_sandbox/webhooks (Atlan), /_sandbox/flows (Qualytics)
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
 

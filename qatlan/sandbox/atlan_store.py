@@ -122,6 +122,9 @@ class AtlanStore:
         self._by_key: dict[tuple[str, str], str] = {}
         self._links: dict[str, list[str]] = {}
         self.index = EntityIndex()
+        #: called as on_change(store, old, new) after every put / remove (None: did not exist /
+        #: removed); set by `World.set_listener` for outbound webhooks, None otherwise
+        self.on_change: Callable[[AtlanStore, dict[str, Any] | None, dict[str, Any] | None], None] | None = None
         now = self.now_ms()
         with gc_paused():
             for i, raw in enumerate(doc_atlan.get("entities") or []):
@@ -235,11 +238,15 @@ class AtlanStore:
         asset = self._link_asset(ent)
         if asset:
             self._links.setdefault(asset, []).append(guid)
+        if self.on_change is not None:
+            self.on_change(self, old, ent)
 
     def remove(self, guid: str) -> dict[str, Any]:
         ent = self.entities.pop(guid)
         self._unindex(ent)
         self.index.remove(ent)
+        if self.on_change is not None:
+            self.on_change(self, ent, None)
         return ent
 
     def _unindex(self, ent: dict[str, Any]) -> None:

@@ -76,6 +76,9 @@ class QualyticsStore:
         self._field_cache: dict[int, dict[str, tuple[int, int]]] = {}
         self._datastore_cache: dict[int, dict[str, int]] = {}
         self._extra: dict[str, Any] = {}
+        #: called as on_change(store, kind, old, new) after every add / update / delete (None:
+        #: did not exist / deleted); set by `World.set_listener` for Flow actions, None otherwise
+        self.on_change: Callable[[QualyticsStore, str, dict[str, Any] | None, dict[str, Any] | None], None] | None = None
         self._load(doc_qualytics)
 
     # ----- loading and export -------------------------------------------------------------
@@ -258,6 +261,7 @@ class QualyticsStore:
         self._put(kind, rec, sorted_insert=True)
         self._invalidate(kind, rec)
         self.version += 1
+        self._changed(kind, None, rec)
         return copy_record(rec)
 
     def update(self, kind: str, key: Any, values: Any) -> dict[str, Any]:
@@ -279,6 +283,7 @@ class QualyticsStore:
             self._invalidate(kind, old)
             self._invalidate(kind, new)
         self.version += 1
+        self._changed(kind, old, new)
         return copy_record(new)
 
     def delete(self, kind: str, key: Any) -> dict[str, Any]:
@@ -286,9 +291,14 @@ class QualyticsStore:
         rec = self._existing(kind, key)
         self._remove(kind, rec)
         self.version += 1
+        self._changed(kind, rec, None)
         return copy_record(rec)
 
     # ----- internals ---------------------------------------------------------------------
+
+    def _changed(self, kind: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        if self.on_change is not None:
+            self.on_change(self, kind, old, new)
 
     def _require_kind(self, kind: str) -> None:
         if kind not in CHANGE_KINDS:

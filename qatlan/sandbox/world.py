@@ -28,6 +28,8 @@ class World:
         # one lock for both stores: uvicorn serves both apps from one event loop, but the
         # in-thread server used by tests and the admin API may touch the world concurrently
         self.lock = threading.RLock()
+        #: change listeners per side, kept across `replace` (see `set_listener`)
+        self._listeners: dict[str, Callable[..., None] | None] = {"atlan": None, "qualytics": None}
         self._load(doc)
 
     def _load(self, doc: dict[str, Any]) -> None:
@@ -39,6 +41,20 @@ class World:
         self.meta: dict[str, Any] = dict(doc.get("meta") or {})
         self.atlan = AtlanStore(doc["atlan"], clock=self._clock)
         self.qualytics = QualyticsStore(doc["qualytics"], clock=self._clock)
+        self.atlan.on_change = self._listeners["atlan"]
+        self.qualytics.on_change = self._listeners["qualytics"]
+
+    def set_listener(self, side: str, listener: Callable[..., None] | None) -> None:
+        """Call `listener` on every change to one side's store (its `on_change`), now and after
+        a `replace`; None removes it. Loading a world is not a change and calls nothing.
+
+        Listeners run under `lock`, inside the write: they must be quick (queue and return).
+        """
+        if side not in self._listeners:
+            raise WorldError(f"side: must be 'atlan' or 'qualytics', not {side!r}")
+        with self.lock:
+            self._listeners[side] = listener
+            getattr(self, side).on_change = listener
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> "World":
