@@ -275,10 +275,12 @@ def toml_text(doc: dict[str, Any]) -> str:
             return "true" if v else "false"
         if isinstance(v, (int, float)):
             return str(v)
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
         return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
     lines = []
-    for section in ("atlan", "qualytics", "sync", "state"):
+    for section in ("atlan", "qualytics", "sync", "state", "watch"):
         if doc.get(section):
             lines.append(f"[{section}]")
             lines += [f"{k} = {value(v)}" for k, v in doc[section].items()]

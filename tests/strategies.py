@@ -273,6 +273,62 @@ def scenarios(draw) -> tuple[Snapshot, dict[str, Any], PlanSettings]:
     return s, draw(owned_for(s)), settings
 
 
+# --------------------------------------------------------------------------- two datastores
+
+OTHER = SCHEMA.replace("/sales/public", "/sales/other")
+
+
+def _qn(qn: str) -> str:
+    return qn.replace("/sales/public", "/sales/other", 1)
+
+
+def _second(s: Snapshot) -> Snapshot:
+    """`s` moved to datastore 3 (`wh2`, schema sales/other): new ids, GUIDs and names."""
+    ds = {}
+    for d in s.datastores.values():
+        new_id = 3 if d.id == 1 else 4
+        ds[new_id] = dataclasses.replace(d, id=new_id, name=d.name + "2",
+                                         schema="other" if d.schema else d.schema)
+    ds_of = {1: 3, 2: 4}
+    containers = {c.id + 1000: dataclasses.replace(c, id=c.id + 1000, datastore_id=ds_of[c.datastore_id])
+                  for c in s.containers.values()}
+    fields = {f.id + 10000: dataclasses.replace(f, id=f.id + 10000, container_id=f.container_id + 1000)
+              for f in s.fields.values()}
+    assets = {}
+    for a in s.assets.values():
+        name = "other" if a.type_name == "Schema" else a.name
+        assets["b" + a.guid] = dataclasses.replace(
+            a, guid="b" + a.guid, qualified_name=_qn(a.qualified_name), name=name,
+            parent_qn=_qn(a.parent_qn) if a.parent_qn else None)
+    links = {"b" + k: dataclasses.replace(l, guid="b" + l.guid, qualified_name=_qn(l.qualified_name),
+                                          asset_guid="b" + l.asset_guid if l.asset_guid else None)
+             for k, l in s.links.items()}
+    return dataclasses.replace(s, datastores=ds, containers=containers, fields=fields,
+                               assets=assets, links=links)
+
+
+@st.composite
+def two_datastores(draw) -> tuple[Snapshot, dict[str, Any], PlanSettings]:
+    """Two worlds side by side: the second moved to datastore 3 on schema sales/other of the
+    same connection (so a partitioned plan has two real parts), ownership and settings."""
+    first, second = draw(snapshots()), _second(draw(snapshots()))
+    world = dataclasses.replace(
+        first,
+        datastores={**first.datastores, **second.datastores},
+        containers={**first.containers, **second.containers},
+        fields={**first.fields, **second.fields},
+        connections={**second.connections, **first.connections},
+        assets={**first.assets, **second.assets},
+        links={**first.links, **second.links},
+    )
+    s = draw(settings_strategy)
+    active = {g for a in world.assets.values() if a.status == "ACTIVE" for g in a.domain_guids}
+    if s.domains == ("d-eu",) and "d-eu" not in active:
+        s = dataclasses.replace(s, domains=())
+    return world, draw(owned_for(world)), s
+
+
+
 # --------------------------------------------------------------------------- builders
 # Small helpers for example tests: one connection, one schema, names in, records out.
 

@@ -35,7 +35,7 @@ LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 #: each package's public face, pinned: changing it is a deliberate API change
 PUBLIC = {
     "qatlan.config": ["AtlanConfig", "Config", "MappingConfig", "QualyticsConfig", "StateConfig",
-                      "SyncConfig", "URL_ENV", "init_config", "load_config", "parse_config",
+                      "SyncConfig", "URL_ENV", "WATCH_KINDS", "WatchConfig", "init_config", "load_config", "parse_config",
                       "render_template"],
     "qatlan.plan": ["FORMAT_VERSION", "PLAN_FILE_VERSION", "Action", "Change", "Conflict", "LazyList",
                     "Plan", "SavedPlan", "canonical_pieces", "iter_json", "own", "plan_checksum",
@@ -45,7 +45,8 @@ PUBLIC = {
                      "in_scope", "match", "match_datastores", "resolve_domains", "rules_by_datastore"],
     "qatlan.planner": ["PART_TYPES", "Part", "PlanSettings", "Scope", "check_removals",
                        "human_tag_names", "outside_assets", "owned_item_count", "owned_tag_index",
-                       "plan", "plan_partitioned", "removal_count", "scope", "split"],
+                       "part_snapshot", "plan", "plan_partitioned", "removal_count", "schema_holder",
+                       "scope", "split"],
     "qatlan.clients": ["ASSET_TYPES", "READ_LIMIT", "RETRY_STATUSES", "AtlanClient", "Clients",
                        "Entities", "HttpClient", "HttpStats", "Names", "QualyticsClient", "gather",
                        "last_call_seconds", "open_clients", "reset_call_seconds"],

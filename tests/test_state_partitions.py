@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 
 from qatlan.planner import outside_assets, scope, split
 from qatlan.state import State
-from tests.test_planner_partition import two_datastores
+from strategies import two_datastores
 
 
 def _read(st: State, sid: int, s, owned):

@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - older typer, plain click
     _TyperUsageError = click.UsageError
 
 from qatlan import __version__
-from qatlan.cli import apply, plan, state
+from qatlan.cli import apply, plan, state, watch
 from qatlan.cli.common import _options, register
 
 __all__ = ["app", "main"]
@@ -149,7 +149,7 @@ def _root(
     set_no_color(no_color)
 
 
-for _module in (state, plan, apply):
+for _module in (state, plan, apply, watch):
     register(_module.commands, app)
 
 #: the example that ends the help of a command group whose module gives it none

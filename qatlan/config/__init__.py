@@ -16,6 +16,8 @@ from qatlan.config.models import (
     QualyticsConfig,
     StateConfig,
     SyncConfig,
+    WATCH_KINDS,
+    WatchConfig,
 )
 from qatlan.config.template import init_config, render_template
 
@@ -27,6 +29,8 @@ __all__ = [
     "StateConfig",
     "SyncConfig",
     "URL_ENV",
+    "WATCH_KINDS",
+    "WatchConfig",
     "init_config",
     "load_config",
     "parse_config",

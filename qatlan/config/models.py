@@ -26,6 +26,8 @@ __all__ = [
     "QualyticsConfig",
     "StateConfig",
     "SyncConfig",
+    "WATCH_KINDS",
+    "WatchConfig",
     "clip",
     "duration_seconds",
     "http_url",
@@ -352,6 +354,64 @@ class MappingConfig(BaseModel):
                 for container, fields in self.columns.items() for field, column in fields.items()}
 
 
+#: what `qatlan watch` may apply without a person (`[watch] auto_apply`)
+WATCH_KINDS = ("custom_metadata", "links", "announcements", "external_tags", "atlan_tags",
+               "definitions")
+
+
+class WatchConfig(BaseModel):
+    """`[watch]`: the long-running reconciler (`qatlan watch`, docs/watch.md)."""
+
+    model_config = _STRICT
+    listen: str = Field("127.0.0.1:8787", description="host:port of the webhook, /healthz and /metrics "
+                        "listener; a non-loopback host needs both webhook secrets")
+    poll_interval: int = Field(
+        "60s",  # type: ignore[assignment]  # validated: seconds
+        validate_default=True, ge=5, le=86400,
+        description="how often both sides are polled for changed tables (events may be lost)")
+    debounce: float = Field(2.0, ge=0, le=600,
+                            description="seconds a table waits after its last event before it is reconciled")
+    resync_every: int = Field(
+        "6h",  # type: ignore[assignment]
+        validate_default=True, ge=60, le=30 * 86400,
+        description="how often a full refresh, plan and apply catch whatever events and polls missed")
+    auto_apply: tuple[str, ...] = Field(
+        ("custom_metadata", "links", "announcements", "external_tags"),
+        description="kinds of change applied without a person: " + ", ".join(WATCH_KINDS)
+                    + "; others are saved as a plan file to review")
+    batch_size: int = Field(50, ge=1, le=1000, description="tables reconciled together at most")
+    max_body: int = Field(1_048_576, ge=1024, le=64 * 1_048_576, description="largest webhook body accepted, bytes")
+
+    @field_validator("poll_interval", "resync_every", mode="before")
+    @classmethod
+    def _check_duration(cls, value: Any) -> Any:
+        return duration_seconds(value)
+
+    @field_validator("auto_apply")
+    @classmethod
+    def _check_kinds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [k for k in value if k not in WATCH_KINDS]
+        if unknown:
+            raise ValueError(f"unknown kind {unknown[0]!r}; kinds are " + ", ".join(WATCH_KINDS))
+        return value
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError('must be "host:port", like "127.0.0.1:8787"')
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
 class Config(BaseModel):
     """The whole qatlan.toml. Holds no token: `atlan_token()` reads the environment."""
 
@@ -361,6 +421,7 @@ class Config(BaseModel):
     sync: SyncConfig = Field(default_factory=SyncConfig, description="what a run does")
     state: StateConfig = Field(default_factory=StateConfig, description="the SQLite state")
     mappings: tuple[MappingConfig, ...] = Field((), strict=False, description="datastore mappings")
+    watch: WatchConfig = Field(default_factory=WatchConfig, description="`qatlan watch`")
     _path: Path | None = PrivateAttr(None)
     _env: Mapping[str, str] = PrivateAttr(default_factory=dict)
     _sources: dict[str, tuple[str, str | None]] = PrivateAttr(default_factory=dict)

@@ -19,7 +19,9 @@ from qatlan.planner.partition import (
     Part,
     Scope,
     outside_assets,
+    part_snapshot,
     plan_partitioned,
+    schema_holder,
     scope,
     split,
 )
@@ -27,5 +29,5 @@ from qatlan.planner.safety import check_removals, owned_item_count, removal_coun
 from qatlan.planner.settings import PlanSettings
 
 __all__ = ["PART_TYPES", "Part", "PlanSettings", "Scope", "check_removals", "human_tag_names",
-           "outside_assets", "owned_item_count", "owned_tag_index", "plan", "plan_partitioned",
-           "removal_count", "scope", "split"]
+           "outside_assets", "owned_item_count", "owned_tag_index", "part_snapshot", "plan",
+           "plan_partitioned", "removal_count", "schema_holder", "scope", "split"]

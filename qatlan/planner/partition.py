@@ -30,7 +30,7 @@ from typing import Any
 from qatlan import addresses
 from qatlan._gc import gc_paused
 from qatlan.config import MappingConfig
-from qatlan.match import TABLE_TYPES, DatastoreMatch, MatchResult, match, resolve_domains
+from qatlan.match import TABLE_TYPES, MatchResult, match, resolve_domains
 from qatlan.model import AAsset, ALink, QContainer, QField, Snapshot
 from qatlan.plan import Plan
 from qatlan.planner.context import Context
@@ -39,8 +39,8 @@ from qatlan.planner.retire import retire
 from qatlan.planner.settings import PlanSettings
 from qatlan.planner.walk import _containers, _datastores, _fields
 
-__all__ = ["PART_TYPES", "Part", "Scope", "outside_assets", "plan_partitioned", "scope", "split",
-           "split_owned"]
+__all__ = ["PART_TYPES", "Part", "Scope", "outside_assets", "part_snapshot", "plan_partitioned",
+           "schema_holder", "scope", "split", "split_owned"]
 
 #: the Atlan asset types that live in a part (everything else is shared)
 PART_TYPES = frozenset(TABLE_TYPES) | {"Column"}
@@ -123,7 +123,7 @@ def outside_assets(owned: Mapping[str, Any], prefixes: Mapping[int, str]) -> set
         asset = addresses.parse(key)[0]
         if asset.startswith("atlan:") and not addresses.is_typedef(key):
             qn = asset[len("atlan:"):]
-            if not _schema_holder(qn, by_schema):
+            if not schema_holder(qn, by_schema):
                 out.add(qn)
     return out
 
@@ -145,7 +145,7 @@ def split_owned(owned: Mapping[str, Any], shared: Snapshot, prefixes: Mapping[in
         asset = addresses.parse(key)[0]
         holders: Sequence[int] = ()
         if asset.startswith("atlan:") and not addresses.is_typedef(key):
-            holders = _schema_holder(asset[len("atlan:"):], by_schema)
+            holders = schema_holder(asset[len("atlan:"):], by_schema)
         elif asset.startswith("qualytics:"):
             holders = next((by_name[n] for n in names if asset.startswith(n)), ())
         for ds_id in holders:
@@ -155,7 +155,7 @@ def split_owned(owned: Mapping[str, Any], shared: Snapshot, prefixes: Mapping[in
     return rest, parts
 
 
-def _schema_holder(qn: str, by_schema: Mapping[str, int]) -> tuple[int, ...]:
+def schema_holder(qn: str, by_schema: Mapping[str, int]) -> tuple[int, ...]:
     """The datastore whose schema `qn` is under (a table: the schema is its parent; a column:
     its grandparent), or ()."""
     head = qn
@@ -177,23 +177,32 @@ def plan_partitioned(
     human_tags: set[str] | None = None,
     used_domains: Iterable[str] | None = None,
     scope_: Scope | None = None,
+    only: frozenset[int] | None = None,
     base: Mapping[str, Any] | None = None,
     created_at: str = "",
 ) -> Plan:
     """The plan `plan()` makes of the snapshot these parts come from (see the module doc).
 
     `human_tags` (`qatlan.planner.context.human_tag_names` over every Atlan asset) is needed
-    with overwrite_tags; `scope_` may be passed when the caller computed it to choose parts."""
+    with overwrite_tags; `scope_` may be passed when the caller computed it to choose parts.
+    With `only` (datastore ids), the plan covers those datastores and their parts alone
+    (`parts` holds just theirs): what `qatlan watch` plans for the tables it was told about."""
     with gc_paused():
         sc = scope_ or scope(shared, settings, rules, used_domains)
+        prefixes = sc.prefixes if only is None else {
+            i: p for i, p in sc.prefixes.items() if i in only}
         rest, owned_by_part = split_owned(owned or {}, shared, sc.prefixes)
         if settings.overwrite_tags and human_tags is None:
             raise ValueError("plan_partitioned needs human_tags with overwrite_tags")
-        top = Context(shared, settings, sc.matches, rest, rules, human_tags)
+        matches = sc.matches if only is None else dataclasses.replace(
+            sc.matches, datastores={i: m for i, m in sc.matches.datastores.items() if i in only})
+        top = Context(shared, settings, matches, rest, rules, human_tags)
         _datastores(top)
-        retire(top)
-        skipped = [k for k in sc.matches.skipped if k.level == "datastore"]
-        for part in _matched(parts, sc.prefixes):
+        if only is None:
+            retire(top)
+        skipped = [k for k in sc.matches.skipped if k.level == "datastore"
+                   and (only is None or k.id in only)]
+        for part in _matched(parts, prefixes):
             ctx = _plan_part(shared, part, settings, sc, owned_by_part.pop(part.datastore_id, {}),
                              rules, human_tags)
             _merge(top, ctx)
@@ -215,11 +224,16 @@ def _matched(parts: Iterable[Part], prefixes: Mapping[int, str]) -> Iterator[Par
             str(i) for i in sorted(set(prefixes) - seen)))
 
 
+def part_snapshot(shared: Snapshot, part: Part) -> Snapshot:
+    """The snapshot a part is planned from: the shared records and the part's."""
+    return dataclasses.replace(shared, containers=part.containers, fields=part.fields,
+                               assets={**shared.assets, **part.assets}, links=part.links)
+
+
 def _plan_part(shared: Snapshot, part: Part, settings: PlanSettings, sc: Scope,
                owned: Mapping[str, Any], rules: Sequence[MappingConfig],
                human_tags: set[str] | None) -> Context:
-    snapshot = dataclasses.replace(shared, containers=part.containers, fields=part.fields,
-                                   assets={**shared.assets, **part.assets}, links=part.links)
+    snapshot = part_snapshot(shared, part)
     ctx = Context(snapshot, settings, match(snapshot, rules, sc.domain_guids), owned, rules,
                   human_tags)
     _containers(ctx)

@@ -18,7 +18,7 @@ from qatlan.model import Snapshot
 from qatlan.planner import PART_TYPES, Part
 from qatlan.state.snapshots import _decode, latest_id, require_snapshot
 
-__all__ = ["load_part", "load_shared", "tagged_assets", "used_domains"]
+__all__ = ["load_by_key", "load_part", "load_shared", "tagged_assets", "used_domains"]
 
 _PART_KINDS = ("q.container", "q.field", "a.link", "a.asset")
 #: at most this many values bound in one IN (...) list
@@ -126,3 +126,17 @@ def tagged_assets(db: Database, snapshot_id: int) -> Iterator[tuple[str, list[st
             f"FROM records WHERE {live} AND kind = 'a.asset' "
             "AND json_array_length(data, '$.tags') > 0", args):
         yield qn, json.loads(tags)
+
+
+def load_by_key(db: Database, snapshot_id: int, kind: str, keys: Iterable[Any]) -> dict[str, Any]:
+    """The records of one kind with these keys in the snapshot, by key (the (kind, key) index)."""
+    live, args = _live(db, snapshot_id)
+    wanted = sorted({str(k) for k in keys})
+    out: dict[str, Any] = {}
+    for i in range(0, len(wanted), _CHUNK):
+        for _, k, key, data in db.execute(
+                f"SELECT id, kind, key, data FROM records WHERE {live} AND kind = ? "
+                "AND key IN (SELECT value FROM json_each(?)) ORDER BY id",
+                args + [kind, json.dumps(wanted[i:i + _CHUNK])]):
+            out[key] = _decode(k, key, data, snapshot_id)
+    return out

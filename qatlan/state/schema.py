@@ -264,6 +264,18 @@ def _partition_indexes(db: Database) -> None:
                    f"(kind, json_extract(data, '$.{field}')) WHERE kind = '{kind}'")
 
 
+@_step
+def _watch(db: Database) -> None:
+    # issue 15: `qatlan watch`'s work queue and watermarks live in the state, so a restart
+    # (or a SIGKILL) loses no key: a key leaves the queue only once its reconcile finished
+    db["watch_queue"].create(
+        {"key": str, "due": float, "first_seen": float, "last_seen": float, "events": int,
+         "attempts": int, "source": str},
+        pk="key", not_null={"due", "first_seen", "last_seen", "events", "attempts"})
+    db["watch_queue"].create_index(["due"])
+    db["watch_marks"].create({"name": str, "value": str}, pk="name", not_null={"value"})
+
+
 SCHEMA_VERSION = len(_STEPS)
 
 

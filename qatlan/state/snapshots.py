@@ -89,51 +89,103 @@ def save_snapshot(
     the same keys, looked up through the (kind, key) index; only new and changed ones are
     kept and inserted. Saving holds one chunk and the ids of the open versions it matched,
     never the snapshot's JSON or all open versions' hashes."""
-    sha1, to_json = hashlib.sha1, _to_json
     counts: Counter[str] = Counter()
-    added = changed = 0
-    closed: list[int] = []
-    matched: set[int] = set()  # open versions that a record of this snapshot carries on
-    pending: list[tuple[str, str, str, str, int]] = []
     with write_transaction(db):
         snap_id = _insert_snapshot(db, run_id, taken_at, complete, missing, watermarks)
-        for kind, chunk in _chunks(snapshot.records()):
-            counts[kind] += len(chunk)
-            encoded = [(r.key, data, sha1(data).hexdigest()) for r in chunk for data in (to_json(r),)]
-            current = {key: (rid, digest) for key, rid, digest in db.execute(
-                "SELECT key, id, hash FROM records WHERE kind = ? AND valid_to IS NULL "
-                "AND key IN (SELECT value FROM json_each(?))",
-                [kind, json.dumps([key for key, _, _ in encoded])])}
-            for key, data, digest in encoded:
-                old = current.get(key)
-                if old is None:
-                    added += 1
-                else:
-                    matched.add(old[0])
-                    if old[1] == digest:
-                        continue
-                    changed += 1
-                    closed.append(old[0])
-                pending.append((kind, key, digest, data.decode(), snap_id))
-            if len(pending) >= _CHUNK:
-                _insert_versions(db, pending)
-        _insert_versions(db, pending)
+        added, changed, closed, matched = _store_versions(db, snapshot.records(), snap_id, counts)
         # open versions no record of this snapshot carries on: removed
         closed += [rid for (rid,) in db.execute(
             "SELECT id FROM records WHERE valid_to IS NULL AND valid_from < ?", [snap_id])
             if rid not in matched]
-        db.conn.executemany(
-            "UPDATE records SET valid_to = ? WHERE id = ?", [(snap_id, rid) for rid in closed]
-        )
-        if added or closed:
-            db.execute("UPDATE meta SET serial = serial + 1")
-        changes = {"added": added, "changed": changed, "removed": len(closed) - changed}
-        db.execute(
-            "UPDATE snapshots SET serial = (SELECT serial FROM meta), counts = ?, changes = ? "
-            "WHERE id = ?",
-            [json.dumps(dict(sorted(counts.items()))), json.dumps(changes), snap_id],
-        )
+        _finish_snapshot(db, snap_id, closed, added, changed, counts)
     return snap_id
+
+
+def save_patch(db: Database, records: Iterable[Any], scope: Iterable[tuple[str, str]], *,
+               run_id: int | None, taken_at: str) -> int:
+    """A new snapshot that is the latest one with `records` in place of their earlier
+    versions, and without the keys of `scope` ((kind, key) pairs) that `records` lack: what
+    `qatlan watch` read again of a few tables (their containers, fields, Atlan assets,
+    Links), the rest carried on as it is. Watermarks, completeness and what was missing
+    carry over from the latest snapshot, so the next refresh still reads everything since
+    its last one. Returns the new snapshot's id."""
+    prev = require_snapshot(db, None)
+    with write_transaction(db):
+        snap_id = _insert_snapshot(db, run_id, taken_at, prev["complete"], prev["missing"],
+                                   prev["watermarks"])
+        kept: set[tuple[str, str]] = set()
+
+        def remember(items: Iterable[Any]) -> Iterator[Any]:
+            for r in items:
+                kept.add((r.kind, str(r.key)))
+                yield r
+
+        added, changed, closed, _ = _store_versions(db, remember(records), snap_id, Counter())
+        gone = sorted({(kind, str(key)) for kind, key in scope} - kept)
+        for kind, key in gone:
+            closed += [rid for (rid,) in db.execute(
+                "SELECT id FROM records WHERE kind = ? AND key = ? AND valid_to IS NULL "
+                "AND valid_from < ?", [kind, key, snap_id])]
+        _finish_snapshot(db, snap_id, closed, added, changed, Counter())
+        # the latest snapshot's counts, plus what this one added, minus what it closed
+        counts = Counter(prev["counts"])
+        for sign, column in ((1, "valid_from"), (-1, "valid_to")):
+            for kind, n in db.execute(f"SELECT kind, count(*) FROM records WHERE {column} = ? "
+                                      "GROUP BY kind", [snap_id]).fetchall():
+                counts[kind] += sign * n
+        db.execute("UPDATE snapshots SET counts = ? WHERE id = ?",
+                   [json.dumps(dict(sorted(counts.items()))), snap_id])
+    return snap_id
+
+
+def _store_versions(db: Database, records: Iterable[Any], snap_id: int, counts: Counter
+                    ) -> tuple[int, int, list[int], set[int]]:
+    """Insert the records that are new or changed since the open versions of their keys (a
+    chunk of one kind at a time, one probe of the (kind, key) index per chunk). Returns
+    (added, changed, ids of the versions they close, ids of the open versions they carry on)."""
+    sha1, to_json = hashlib.sha1, _to_json
+    added = changed = 0
+    closed: list[int] = []
+    matched: set[int] = set()
+    pending: list[tuple[str, str, str, str, int]] = []
+    for kind, chunk in _chunks(records):
+        counts[kind] += len(chunk)
+        encoded = [(str(r.key), data, sha1(data).hexdigest()) for r in chunk for data in (to_json(r),)]
+        current = {key: (rid, digest) for key, rid, digest in db.execute(
+            "SELECT key, id, hash FROM records WHERE kind = ? AND valid_to IS NULL "
+            "AND key IN (SELECT value FROM json_each(?))",
+            [kind, json.dumps([key for key, _, _ in encoded])])}
+        for key, data, digest in encoded:
+            old = current.get(key)
+            if old is None:
+                added += 1
+            else:
+                matched.add(old[0])
+                if old[1] == digest:
+                    continue
+                changed += 1
+                closed.append(old[0])
+            pending.append((kind, key, digest, data.decode(), snap_id))
+        if len(pending) >= _CHUNK:
+            _insert_versions(db, pending)
+    _insert_versions(db, pending)
+    return added, changed, closed, matched
+
+
+def _finish_snapshot(db: Database, snap_id: int, closed: list[int], added: int, changed: int,
+                     counts: Counter) -> None:
+    """Close the versions in `closed`, move the serial when anything changed, and record the
+    snapshot's counts and changes."""
+    db.conn.executemany("UPDATE records SET valid_to = ? WHERE id = ?",
+                        [(snap_id, rid) for rid in closed])
+    if added or closed:
+        db.execute("UPDATE meta SET serial = serial + 1")
+    changes = {"added": added, "changed": changed, "removed": len(closed) - changed}
+    db.execute(
+        "UPDATE snapshots SET serial = (SELECT serial FROM meta), counts = ?, changes = ? "
+        "WHERE id = ?",
+        [json.dumps(dict(sorted(counts.items()))), json.dumps(changes), snap_id],
+    )
 
 
 def _chunks(records: Iterable[Any]) -> Iterator[tuple[str, list[Any]]]:

@@ -23,9 +23,10 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 from sqlite_utils import Database
 
 from qatlan.model import Snapshot
+from qatlan.normalize import iso_utc
 from qatlan.plan import Plan
 from qatlan.planner import Part
-from qatlan.state import history, journal, locks, partitions, plans, prune, runs, schema, snapshots
+from qatlan.state import history, journal, locks, partitions, plans, prune, runs, schema, snapshots, watchq
 from qatlan.state.base import write_transaction
 from qatlan.state.locks import LockInfo
 from qatlan.state.snapshots import RecordVersion
@@ -187,6 +188,41 @@ class State:
             watermarks=watermarks or {},
         )
 
+    def save_patch(self, records: Iterable[Any], scope: Iterable[tuple[str, str]], *,
+                   run_id: int | None = None, taken_at: str | None = None) -> int:
+        """A new snapshot: the latest with `records` read again and the `scope` keys they
+        lack removed (`qatlan.state.snapshots.save_patch`); returns its id."""
+        return snapshots.save_patch(self._db, records, scope, run_id=run_id,
+                                    taken_at=taken_at or iso_utc())
+
+    # ---- qatlan watch: the work queue and watermarks (qatlan.state.watchq)
+    def enqueue(self, keys: Iterable[str], *, now: float, debounce: float, source: str) -> int:
+        return watchq.enqueue(self._db, keys, now=now, debounce=debounce, source=source)
+
+    def due_keys(self, now: float, limit: int) -> list[dict[str, Any]]:
+        return watchq.due(self._db, now, limit)
+
+    def keys_done(self, taken: Iterable[dict[str, Any]]) -> None:
+        watchq.done(self._db, taken)
+
+    def keys_retry(self, keys: Iterable[str], *, now: float) -> None:
+        watchq.retry(self._db, keys, now=now)
+
+    def rebase_queue(self, debounce: float) -> None:
+        watchq.rebase(self._db, debounce)
+
+    def next_due(self) -> float | None:
+        return watchq.next_due(self._db)
+
+    def queue_depth(self) -> int:
+        return watchq.queue_depth(self._db)
+
+    def watch_mark(self, name: str, default: Any = None) -> Any:
+        return watchq.get_mark(self._db, name, default)
+
+    def set_watch_mark(self, name: str, value: Any) -> None:
+        watchq.set_mark(self._db, name, value)
+
     def load_snapshot(self, snapshot_id: int | None = None,
                       kinds: Iterable[str] | None = None) -> Snapshot:
         """Snapshot `snapshot_id` (the latest when None) as it was saved; with `kinds`, only
@@ -200,6 +236,10 @@ class State:
     def load_part(self, snapshot_id: int, datastore_id: int, prefix: str) -> Part:
         """One matched datastore's part of a snapshot (`qatlan.state.partitions`)."""
         return partitions.load_part(self._db, snapshot_id, datastore_id, prefix)
+
+    def load_by_key(self, snapshot_id: int, kind: str, keys: Iterable[Any]) -> dict[str, Any]:
+        """Records of one kind by key (`qatlan.state.partitions.load_by_key`)."""
+        return partitions.load_by_key(self._db, snapshot_id, kind, keys)
 
     def used_domains(self, snapshot_id: int) -> set[str]:
         return partitions.used_domains(self._db, snapshot_id)

@@ -1,0 +1,75 @@
+"""Polling, the source of work keys that needs no webhook: what changed on either side since
+the state last saw it, as keys of tables to reconcile.
+
+- Qualytics: the container list of the synced datastores (pages of 100). A container whose
+  `last_profiled`, `last_scanned`, active check or anomaly count differs from the state's
+  (an operation finished, an anomaly was resolved, a check archived), or that is new or
+  gone, is a `q:c:` key. This is the fall-back events.md names for deployments without a
+  Flow; Qualytics' operation list would say the same per datastore (the sandbox has none).
+- Atlan: tables, views and columns of the synced connections modified since the last poll
+  (minus a margin for index lag), the archived ones included. One whose update time is newer
+  than the state's record of it is an `a:` key of its table (tags, announcements and custom
+  metadata all move the update time).
+
+What neither signal shows (a tag put on a Qualytics field by hand) waits for the periodic
+full resync (`[watch] resync_every`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qatlan.match import TABLE_TYPES
+from qatlan.model import QContainer
+from qatlan.planner import schema_holder, scope
+from qatlan.state import State
+from qatlan.watch.events import atlan_key, container_key
+
+__all__ = ["ATLAN_MARK", "MARGIN_MS", "poll_keys"]
+
+#: the newest Atlan update time a poll saw (epoch ms), in `watch_marks`
+ATLAN_MARK = "atlan_polled_ms"
+#: how far back of that a poll reads (Atlan's index lags its writes)
+MARGIN_MS = 2 * 60 * 1000
+_POLLED_TYPES = (*sorted(TABLE_TYPES), "Column")
+
+
+def _signature(c: QContainer) -> tuple:
+    return (c.last_profiled, c.last_scanned, c.active_checks, c.active_anomalies)
+
+
+async def poll_keys(st: State, clients: Any, settings: Any, rules: Any) -> list[str]:
+    """Keys of the tables that changed on either side since the state last saw them."""
+    sid = st.latest_snapshot_id()
+    if sid is None:
+        return []
+    shared = st.load_shared(sid)
+    sc = scope(shared, settings, rules, st.used_domains(sid) if settings.domains else None)
+    ds_ids = sorted(sc.prefixes)
+    keys: list[str] = []
+    if ds_ids:
+        now = {c.id: c for c in await clients.qualytics.containers(ds_ids)}
+        known = {c.id: c for c in st.load_snapshot(sid, kinds=("q.container",)).containers.values()
+                 if c.datastore_id in sc.prefixes}
+        keys += [container_key(i) for i, c in now.items()
+                 if i not in known or _signature(known[i]) != _signature(c)]
+        keys += [container_key(i) for i in known if i not in now]
+    conns = sorted({m.connection_qn for m in sc.matches.datastores.values()})
+    if conns:
+        mark = st.watch_mark(ATLAN_MARK) or st.watermarks(sid).get("atlan_max_update_time") or 0
+        by_schema = {prefix: ds_id for ds_id, prefix in sc.prefixes.items()}
+        hits = [a async for a in clients.atlan.assets(conns, type_names=_POLLED_TYPES,
+                                                     modified_since_ms=max(0, int(mark) - MARGIN_MS))]
+        stored = st.load_by_key(sid, "a.asset", [a.guid for a in hits])
+        newest = int(mark)
+        for a in hits:
+            newest = max(newest, a.update_time or 0)
+            before = stored.get(a.guid)
+            if before is not None and (a.update_time or 0) <= (before.update_time or 0) \
+                    and a.status == before.status:
+                continue
+            table = a.qualified_name if a.type_name in TABLE_TYPES else (a.parent_qn or "")
+            if table and schema_holder(table, by_schema):
+                keys.append(atlan_key(table))
+        st.set_watch_mark(ATLAN_MARK, newest)
+    return list(dict.fromkeys(keys))
