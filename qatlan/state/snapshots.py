@@ -134,7 +134,7 @@ def save_patch(db: Database, records: Iterable[Any], scope: Iterable[tuple[str, 
                                       "GROUP BY kind", [snap_id]).fetchall():
                 counts[kind] += sign * n
         db.execute("UPDATE snapshots SET counts = ? WHERE id = ?",
-                   [json.dumps(dict(sorted(counts.items()))), snap_id])
+                   [json.dumps({k: n for k, n in sorted(counts.items()) if n}), snap_id])
     return snap_id
 
 
