@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -114,7 +115,9 @@ class Watcher:
 
     async def run(self) -> None:
         self._claim()
+        sock = None
         try:
+            sock = self._bind()
             with State.open(self.path) as st:
                 self._st = st
                 st.rebase_queue(self.w.debounce)
@@ -123,7 +126,7 @@ class Watcher:
                     with contextlib.suppress(NotImplementedError, RuntimeError):
                         loop.add_signal_handler(sig, self.stop)
                 self.server = self._server()
-                tasks = [asyncio.create_task(self.server.serve(), name="listener"),
+                tasks = [asyncio.create_task(self.server.serve(sockets=[sock]), name="listener"),
                          asyncio.create_task(self._poller(), name="poller"),
                          asyncio.create_task(self._worker(), name="worker")]
                 _log(logging.INFO, "watching", listen=self.w.listen, state=str(self.path),
@@ -134,6 +137,8 @@ class Watcher:
                 _log(logging.INFO, "stopped", queued=st.queue_depth())
         finally:
             self._st = None
+            if sock is not None:
+                sock.close()
             self._release()
 
     def _claim(self) -> None:
@@ -158,6 +163,21 @@ class Watcher:
         if self._os_lock is not None:
             self._os_lock.close()
             self._os_lock = None
+
+    def _bind(self) -> socket.socket:
+        """The listening socket, bound here so that a port in use is a one-line error."""
+        family = socket.AF_INET6 if ":" in self.w.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.w.host, self.w.port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(f"cannot listen on {self.w.listen}: {exc.strerror or exc}",
+                              hint="choose another [watch] listen (or --listen HOST:PORT)") from None
+        sock.listen(128)
+        sock.set_inheritable(True)
+        return sock
 
     def _server(self) -> uvicorn.Server:
         atlan_secret, qualytics_secret = self.secrets
@@ -224,7 +244,7 @@ class Watcher:
     async def _reconcile(self, due: list[dict[str, Any]]) -> None:
         st, keys, started = self._st, [d["key"] for d in due], self.now()
         for d in due:
-            self.metrics.debounce.observe(max(0.0, started - d["last_seen"]))
+            self.metrics.debounce.observe(max(0.0, started - d["first_seen"]))
         try:
             outcome = await asyncio.to_thread(self.reconciler.tables, keys)
         except Exception as exc:  # noqa: BLE001 - anything: the keys come back later
