@@ -127,3 +127,22 @@ def test_each_part_of_a_change_has_its_kind():
     assert [kind_of(change("atlan", p)) for p in ("cm", "link", "announcement", "tag", "typedef")] == [
         "custom_metadata", "links", "announcements", "atlan_tags", "definitions"]
     assert kind_of(change("qualytics", "tag")) == "external_tags"
+
+
+# ---- ownership read by prefix (what a reconcile loads)
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.lists(st.sampled_from(["atlan:", "atlan:default/postgres/1700000000/sales/public/",
+                                              "atlan:default/postgres/1700000000/sales/public#",
+                                              "qualytics:wh/", "qualytics:wh#", "qualytics:", "x"]),
+                             max_size=3))
+def test_ownership_by_prefix_and_its_item_count_agree_with_the_whole(scenario, prefixes):
+    from qatlan.planner import owned_item_count
+
+    _, owned, _ = scenario
+    with State.open(":memory:") as st_:
+        for address, value in owned.items():
+            st_.set_owned(address, value)
+        assert st_.owned(prefixes) == {a: v for a, v in st_.owned().items()
+                                       if any(a.startswith(p) for p in prefixes)}
+        assert st_.owned_item_count() == owned_item_count(st_.owned())

@@ -293,10 +293,29 @@ class State:
 
     # ----------------------------------------------------------------------- ownership
 
-    def owned(self) -> dict[str, Any]:
-        """address -> the value qatlan last wrote there."""
-        rows = self._db.execute("SELECT address, value FROM ownership ORDER BY address")
-        return {address: json.loads(value) for address, value in rows}
+    def owned(self, prefixes: Iterable[str] | None = None) -> dict[str, Any]:
+        """address -> the value qatlan last wrote there; with `prefixes`, only the addresses
+        that start with one of them (ranges of the primary key: `qatlan watch` reads what it
+        owns on a few datastores, not everything)."""
+        if prefixes is None:
+            rows = self._db.execute("SELECT address, value FROM ownership ORDER BY address")
+            return {address: json.loads(value) for address, value in rows}
+        out: dict[str, Any] = {}
+        for prefix in sorted(set(prefixes)):
+            # every address starting with `prefix` sorts in [prefix, prefix + U+10FFFF)
+            for address, value in self._db.execute(
+                    "SELECT address, value FROM ownership WHERE address >= ? AND address < ? "
+                    "ORDER BY address", [prefix, prefix + "\U0010ffff"]):
+                out[address] = json.loads(value)
+        return dict(sorted(out.items()))
+
+    def owned_item_count(self) -> int:
+        """Items qatlan owns, counted as `qatlan.planner.owned_item_count` counts them (each
+        custom metadata attribute is one item), in SQL."""
+        row = self._db.execute(
+            "SELECT coalesce(sum(CASE WHEN instr(address, '#cm:') > 0 AND json_type(value) = 'object' "
+            "THEN (SELECT count(*) FROM json_each(ownership.value)) ELSE 1 END), 0) FROM ownership").fetchone()
+        return int(row[0])
 
     def owned_names(self) -> dict[str, list[str]]:
         """The Link names and custom metadata sets qatlan owns values under, from all of its

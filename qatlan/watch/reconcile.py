@@ -47,7 +47,6 @@ from qatlan.planner import (
     Part,
     check_removals,
     human_tag_names,
-    owned_item_count,
     owned_tag_index,
     part_snapshot,
     plan_partitioned,
@@ -263,12 +262,14 @@ class Reconciler:
         shared = st.load_shared(sid)
         used = st.used_domains(sid) if self.settings.domains else None
         sc = scope(shared, self.settings, self.config.mappings, used)
-        owned = st.owned()
+        only = frozenset(i for i in batch.datastores if i in sc.prefixes)
         human = None
-        if self.settings.overwrite_tags:
+        if self.settings.overwrite_tags:  # which tags people use in Atlan: all of ownership
+            owned = st.owned()
             display = {h: d.display_name for h, d in shared.tag_defs.items()}
             human = human_tag_names(st.tagged_assets(sid), owned_tag_index(owned), display)
-        only = frozenset(i for i in batch.datastores if i in sc.prefixes)
+        else:  # what qatlan owns on these datastores' schemas, tables, columns and containers
+            owned = st.owned(_owned_prefixes(shared, sc.prefixes, only))
         parts = (st.load_part(sid, i, sc.prefixes[i]) for i in sorted(only))
         base = {"lineage": st.lineage, "serial": st.serial, "snapshot_id": sid}
         whole = plan_partitioned(shared, parts, self.settings, rules=self.config.mappings,
@@ -283,7 +284,7 @@ class Reconciler:
 
     def _apply(self, st: State, plan: Plan, out: Outcome) -> None:
         auto, held = split_by_kind(plan.changes, self.config.watch.auto_apply)
-        owned_count = owned_item_count(st.owned())
+        owned_count = st.owned_item_count()
         auto_plan = dataclasses.replace(plan, changes=tuple(auto), conflicts=(),
                                         definitions_needed=())
         try:
@@ -347,6 +348,19 @@ class Reconciler:
 
 def _signature(c: QContainer) -> tuple:
     return (c.last_profiled, c.last_scanned, c.active_checks, c.active_anomalies, c.score)
+
+
+def _owned_prefixes(shared: Any, prefixes: Mapping[int, str], only: Iterable[int]) -> list[str]:
+    """Ownership address prefixes of these datastores: their schema (itself and below) and
+    their Qualytics datastore (itself and its containers and fields)."""
+    out = []
+    for ds_id in only:
+        schema = prefixes[ds_id][:-1]
+        out += [f"atlan:{schema}#", f"atlan:{schema}/"]
+        ds = shared.datastores.get(ds_id)
+        name = ds.name if ds else str(ds_id)
+        out += [f"qualytics:{name}#", f"qualytics:{name}/"]
+    return out
 
 
 def _under(asset: AAsset, tables: set[str]) -> bool:
