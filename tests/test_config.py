@@ -223,7 +223,7 @@ def test_unknown_key_lists_the_valid_keys_and_suggests_the_closest(tmp_path):
 def test_unknown_section_lists_the_sections(tmp_path):
     (line,) = problems(tmp_path, MINIMAL + "[atlas]\nurl = 1\n")
     assert line.startswith("qatlan.toml: atlas: unknown key; did you mean atlan?")
-    assert line.endswith("valid keys: atlan, qualytics, sync, state, mappings")
+    assert line.endswith("valid keys: atlan, qualytics, sync, state, mappings, watch")
 
 
 def test_mapping_needs_exactly_one_of_datastore_and_datastore_id(tmp_path):

@@ -24,14 +24,15 @@ def watch(
     config: Path = CONFIG_OPTION,
     state: Path = STATE_OPTION,
 ) -> None:
-    """Sync on events: reconcile the tables Atlan webhooks, Qualytics Flows and polling name.
+    """Sync on events: reconcile the tables that Atlan webhooks, Qualytics Flows and polling name.
 
-    Runs until SIGTERM or Ctrl-C; the current batch finishes and queued tables stay in the
-    state for the next start. Webhook secrets come from QATLAN_ATLAN_WEBHOOK_SECRET and
-    QATLAN_QUALYTICS_FLOW_SECRET only; beyond loopback both are required. GET /healthz and
-    /metrics (Prometheus) are served on the same listener. See docs/watch.md.
+    Runs until SIGTERM or Ctrl-C: the current batch finishes, queued tables stay in the state.
 
-    Example: QATLAN_ATLAN_WEBHOOK_SECRET=... qatlan watch --log-format json
+    Webhook secrets come from QATLAN_ATLAN_WEBHOOK_SECRET and QATLAN_QUALYTICS_FLOW_SECRET only (both required beyond loopback).
+
+    GET /healthz and GET /metrics (Prometheus) are served on the same listener. See docs/watch.md.
+
+    Example: qatlan watch --log-format json
     """
     import asyncio
 

@@ -82,6 +82,7 @@ def build_admin_app(
         Route("/_sandbox/faults", handlers.put_faults, methods=["PUT"]),
         Route("/_sandbox/limits", handlers.get_limits, methods=["GET"]),
         Route("/_sandbox/limits", handlers.put_limits, methods=["PUT"]),
+        Route("/_sandbox/records/{kind}/{key}", handlers.get_record, methods=["GET"]),
         Route("/_sandbox/stats", handlers.get_stats, methods=["GET"]),
         Route("/_sandbox/stats", handlers.delete_stats, methods=["DELETE"]),
         *outbound_routes(service, world),  # /_sandbox/webhooks (Atlan), /_sandbox/flows (Qualytics)
@@ -204,6 +205,19 @@ class _Handlers:
         if values and self.store_limits is not None:
             self.store_limits.update(values)
         return JSONResponse(self._limits())
+
+    async def get_record(self, request: Request) -> Response:
+        """One stored record as the world holds it (an Atlan entity by GUID: kind `entities`;
+        a Qualytics object by kind and id): what a benchmark polls to see a write land,
+        without the API's rate limit or a whole-world export."""
+        kind, key = request.path_params["kind"], request.path_params["key"]
+        if self.service == "atlan":
+            found = self.world.atlan.get(key) if kind == "entities" else None
+        else:
+            found = self.world.qualytics.get(kind, int(key)) if key.isdigit() else None
+        if found is None:
+            return error(404, f"no {kind} {key} in the {self.service} world")
+        return JSONResponse(found)
 
     async def get_stats(self, request: Request) -> Response:
         return JSONResponse(self.ops.stats.to_json())
