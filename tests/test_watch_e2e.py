@@ -291,3 +291,44 @@ def test_sigkill_with_keys_queued_loses_none_and_writes_nothing_twice(tmp_path, 
             assert len(links) == 1
     finally:
         rig.close()
+
+
+def test_reconciling_a_table_in_sync_reads_it_plans_nothing_and_stores_no_new_version(tmp_path, monkeypatch):
+    from qatlan.watch import Reconciler
+
+    rig = Rig(tmp_path, monkeypatch)
+    try:
+        rig.first_sync()
+        refreshed = CliRunner().invoke(cli_app(), ["refresh", "-c", str(rig.config_path)], env=TOKENS_ENV)
+        assert refreshed.exit_code == 0, refreshed.output
+        cid, guid = rig.pairs()[0]
+        with State.open_readonly(rig.state_path) as st:
+            table = st.load_snapshot().assets[guid].qualified_name
+            ds = st.load_snapshot().containers[cid].datastore_id
+        reconciler = Reconciler(rig.config, rig.state_path)
+        for key in (f"a:{table}", f"q:c:{cid}", f"q:d:{ds}"):
+            before = server_writes(rig.sb)
+            out = reconciler.tables([key])
+            assert out.plan_checksum is None and out.applied == out.held == 0, (key, out)
+            assert server_writes(rig.sb) == before
+            with State.open_readonly(rig.state_path) as st:
+                assert st.snapshots()[-1]["changes"] == {"added": 0, "changed": 0, "removed": 0}
+        assert out.requests["atlan"] <= 2  # a q:d: key with nothing moved: the schema, no table
+    finally:
+        rig.close()
+
+
+def test_a_reconcile_right_after_the_first_apply_reads_the_definitions_it_made(tmp_path, monkeypatch):
+    """The state's last snapshot predates the custom metadata set the first apply created:
+    a reconcile reads the definitions again instead of planning every value anew."""
+    from qatlan.watch import Reconciler
+
+    rig = Rig(tmp_path, monkeypatch)
+    try:
+        rig.first_sync()
+        cid, _ = rig.pairs()[0]
+        before = server_writes(rig.sb)
+        out = Reconciler(rig.config, rig.state_path).tables([f"q:c:{cid}"])
+        assert (out.plan_checksum, out.held, server_writes(rig.sb)) == (None, 0, before)
+    finally:
+        rig.close()

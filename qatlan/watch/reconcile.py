@@ -198,8 +198,15 @@ class Reconciler:
         link_names = {self.config.atlan.link_name, *shape.get("link", ())}
         shared = st.load_shared(sid)
         cm_defs = [d for d in shared.cm_defs.values() if d.display_name in cm_names]
+        definitions: list[Any] = []
         async with open_clients(self.config, **self.transports) as clients:
             q, a = clients.qualytics, clients.atlan
+            if not any(d.display_name == self.config.atlan.custom_metadata_set for d in cm_defs):
+                # the snapshot predates qatlan's custom metadata set (a first apply made it):
+                # read the definitions again, or every value would look missing
+                definitions = [*await a.tag_defs(), *await a.cm_defs()]
+                cm_defs = [d for d in definitions if getattr(d, "kind", "") == "a.cmdef"
+                           and d.display_name in cm_names]
             if batch.named:
                 await self._changed_in(q, batch)
             datastores = await asyncio.gather(*(q.datastore(i) for i in batch.datastores))
@@ -207,13 +214,15 @@ class Reconciler:
             dfs = {d.id for d in datastores if d.store_type == "dfs"}
             tables = [c for c in containers if c.container_type == "table" and c.datastore_id not in dfs]
             fields = await asyncio.gather(*(self._fields(q, c) for c in tables))
-            assets = [x async for x in a.assets_under(batch.tables, cm_def=cm_defs)]
+            schemas = [prefix[:-1] for prefix in batch.datastores.values()]
+            assets = [x async for x in a.assets_under(batch.tables, exact=schemas, cm_def=cm_defs)]
             links = await self._links(a, [x.guid for x in assets if x.qualified_name in batch.tables],
                                       link_names)
             for side, http in (("atlan", clients.atlan_http), ("qualytics", clients.qualytics_http)):
                 out.requests[side] += http.stats.total
                 out.rate_limited[side] += http.stats.rate_limited
-        records: list[Any] = [*datastores, *containers, *(f for fs in fields for f in fs), *assets, *links]
+        records: list[Any] = [*definitions, *datastores, *containers, *(f for fs in fields for f in fs),
+                              *assets, *links]
         gone: list[tuple[str, str]] = [("q.container", str(i)) for i in batch.container_ids]
         read = {c.id for c in tables}
         for part in batch.parts.values():
@@ -253,10 +262,15 @@ class Reconciler:
         if not table_guids:
             return []
         related = await a.read_entities(table_guids, related_links=True)
-        guids = [link.guid for g in table_guids for link in related.related_links.get(g, ())
-                 if link.name in names]
-        found = await a.read_entities(guids) if guids else None
-        return list(found.links.values()) if found else []
+        on = {link.guid: g for g in table_guids for link in related.related_links.get(g, ())
+              if link.name in names}
+        if not on:
+            return []
+        found = await a.read_entities(list(on))
+        # read by GUID without relationships, a Link does not name its asset: the table
+        # whose relationship listed it does
+        return [link if link.asset_guid else dataclasses.replace(link, asset_guid=on[guid])
+                for guid, link in found.links.items() if guid in on]
 
     def _plan(self, st: State, sid: int, batch: _Batch) -> Plan:
         shared = st.load_shared(sid)

@@ -273,19 +273,24 @@ class AtlanClient:
                 yield asset_record(hit, cm_def)
 
     async def assets_under(
-        self, qualified_names: Iterable[str], *, cm_def: ACMDef | Sequence[ACMDef] | None = None,
+        self, qualified_names: Iterable[str], *, exact: Iterable[str] = (),
+        cm_def: ACMDef | Sequence[ACMDef] | None = None,
     ) -> AsyncIterator[AAsset]:
-        """ACTIVE assets (of `ASSET_TYPES`) that are these assets or under them: a table and
-        its columns, by `term` and `prefix` on qualifiedName (`qatlan watch` reads the few
-        tables an event named this way, 50 tables a search)."""
-        qns = sorted(set(qualified_names))
+        """ACTIVE assets (of `ASSET_TYPES`) that are these assets or under them (a table and
+        its columns), and the assets named in `exact` alone (a schema), by `term` and `prefix`
+        on qualifiedName: `qatlan watch` reads the few tables an event named this way, 50
+        names a search."""
+        wanted = [(qn, True) for qn in sorted(set(qualified_names))]
+        wanted += [(qn, False) for qn in sorted(set(exact))]
         attributes = list(ASSET_ATTRIBUTES)
         for d in cm_defs_of(cm_def):
             attributes += [f"{d.hashed_name}.{a.hashed_name}" for a in d.attributes]
-        for i in range(0, len(qns), 50):
-            should = []
-            for qn in qns[i:i + 50]:
-                should += [_term("qualifiedName", qn), {"prefix": {"qualifiedName": {"value": qn + "/"}}}]
+        for i in range(0, len(wanted), 50):
+            should: list[dict[str, Any]] = []
+            for qn, below in wanted[i:i + 50]:
+                should.append(_term("qualifiedName", qn))
+                if below:
+                    should.append({"prefix": {"qualifiedName": {"value": qn + "/"}}})
             query = {"bool": {"filter": [{"terms": {"__typeName.keyword": list(ASSET_TYPES)}},
                                          _term("__state", "ACTIVE")],
                               "should": should, "minimum_should_match": 1}}
