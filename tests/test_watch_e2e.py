@@ -332,3 +332,28 @@ def test_a_reconcile_right_after_the_first_apply_reads_the_definitions_it_made(t
         assert (out.plan_checksum, out.held, server_writes(rig.sb)) == (None, 0, before)
     finally:
         rig.close()
+
+
+def test_a_tag_created_in_atlan_after_the_last_refresh_still_reaches_the_qualytics_field(rig):
+    """Atlan events name tags by hashed name only; a tag defined since the last snapshot is
+    read from the definitions, then pulled like any other."""
+    rig.deliver()
+    with State.open_readonly(rig.state_path) as st:
+        snapshot = st.load_snapshot()
+    fid, column_guid = sorted(match(snapshot, rig.config.mappings).fields.items())[-1]
+    token = rig.sb.tokens["atlan"]["admin"]
+    with httpx.Client(base_url=rig.sb.atlan_url + "/api/meta", trust_env=False, timeout=10,
+                      headers={"Authorization": f"Bearer {token}"}) as a:
+        made = a.post("/types/typedefs", json={"classificationDefs": [
+            {"name": "", "displayName": "Brand New", "description": "", "superTypes": [],
+             "attributeDefs": [], "entityTypes": []}]})
+        assert made.status_code == 200, made.text
+        hashed = made.json()["classificationDefs"][0]["name"]
+        r = a.post(f"/entity/guid/{column_guid}/classifications", json=[{"typeName": hashed}])
+        assert r.status_code in (200, 204), r.text
+
+    def tagged() -> bool:
+        field = rig.sb.world.qualytics.get("fields", fid) or {}
+        return "Brand New" in [t if isinstance(t, str) else t.get("name") for t in field.get("tags") or ()]
+
+    wait_for(tagged, 15, "the new Atlan tag on the Qualytics field")

@@ -205,8 +205,7 @@ class Reconciler:
                 # the snapshot predates qatlan's custom metadata set (a first apply made it):
                 # read the definitions again, or every value would look missing
                 definitions = [*await a.tag_defs(), *await a.cm_defs()]
-                cm_defs = [d for d in definitions if getattr(d, "kind", "") == "a.cmdef"
-                           and d.display_name in cm_names]
+                cm_defs = [d for d in definitions if d.kind == "a.cmdef" and d.display_name in cm_names]
             if batch.named:
                 await self._changed_in(q, batch)
             datastores = await asyncio.gather(*(q.datastore(i) for i in batch.datastores))
@@ -216,6 +215,10 @@ class Reconciler:
             fields = await asyncio.gather(*(self._fields(q, c) for c in tables))
             schemas = [prefix[:-1] for prefix in batch.datastores.values()]
             assets = [x async for x in a.assets_under(batch.tables, exact=schemas, cm_def=cm_defs)]
+            known = set(shared.tag_defs) | {d.hashed_name for d in definitions if d.kind == "a.tagdef"}
+            if any(h not in known for x in assets for h in x.tags):
+                # a tag made since the snapshot (its events carry only the hashed name)
+                definitions += [d for d in await a.tag_defs() if d.hashed_name not in shared.tag_defs]
             links = await self._links(a, [x.guid for x in assets if x.qualified_name in batch.tables],
                                       link_names)
             for side, http in (("atlan", clients.atlan_http), ("qualytics", clients.qualytics_http)):
