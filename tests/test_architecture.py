@@ -59,6 +59,7 @@ PUBLIC = {
                       "missing_lines", "record_history", "diff_text", "log_table", "state_at_text", "refresh_summary", "runs_table",
                       "set_no_color", "snapshots_table", "status_line", "use_color"],
     "qatlan.audit": ["CANNED_QUERIES", "DiffEntry", "Event", "asset_log", "audit_app", "flatten", "names_of", "readable_history", "state_at", "state_diff"],
+    "qatlan.watch": ["ATLAN_SECRET_ENV", "AtlanEvent", "EventError", "JsonFormatter", "ListenError", "Outcome", "QUALYTICS_SECRET_ENV", "QualyticsEvent", "Reconciler", "TextFormatter", "WatchMetrics", "Watcher", "atlan_key", "build_app", "check_listen", "container_key", "datastore_key", "kind_of", "parse_atlan", "parse_key", "parse_qualytics", "poll_keys", "split_by_kind"],
     "qatlan.cli": ["app", "main"],
 }
 
