@@ -72,14 +72,7 @@ def load_part(db: Database, snapshot_id: int, datastore_id: int, prefix: str) ->
     containers = _decoded(db, snapshot_id, (
         f"SELECT id, kind, key, data FROM records WHERE {live} AND kind = 'q.container' "
         "AND json_extract(data, '$.datastore_id') = ? ORDER BY id", args + [datastore_id]))
-    ids = [c.id for c in containers]
-    fields = []
-    for i in range(0, len(ids), _CHUNK):
-        fields += db.execute(
-            f"SELECT id, kind, key, data FROM records WHERE {live} AND kind = 'q.field' "
-            "AND json_extract(data, '$.container_id') IN (SELECT value FROM json_each(?))",
-            args + [json.dumps(ids[i:i + _CHUNK])]).fetchall()
-    fields.sort(key=lambda r: r[0])
+    fields = _where_in(db, snapshot_id, "q.field", "container_id", [c.id for c in containers])
     # a prefix ends with "/"; every qualifiedName under it sorts below the prefix with "0"
     # ("/" + 1) in that place (SQLite compares text bytewise)
     assets = _decoded(db, snapshot_id, (
@@ -88,21 +81,24 @@ def load_part(db: Database, snapshot_id: int, datastore_id: int, prefix: str) ->
         "AND json_extract(data, '$.qualified_name') < ? "
         f"AND json_extract(data, '$.type_name') IN ({_types()}) ORDER BY id",
         args + [prefix, prefix[:-1] + "0"]))
-    guids = [a.guid for a in assets]
-    links = []
-    for i in range(0, len(guids), _CHUNK):
-        links += db.execute(
-            f"SELECT id, kind, key, data FROM records WHERE {live} AND kind = 'a.link' "
-            "AND json_extract(data, '$.asset_guid') IN (SELECT value FROM json_each(?))",
-            args + [json.dumps(guids[i:i + _CHUNK])]).fetchall()
-    links.sort(key=lambda r: r[0])
-    return Part(
-        datastore_id,
-        {c.id: c for c in containers},
-        {f.id: f for f in (_decode(k, key, d, snapshot_id) for _, k, key, d in fields)},
-        {a.guid: a for a in assets},
-        {l.guid: l for l in (_decode(k, key, d, snapshot_id) for _, k, key, d in links)},
-    )
+    links = _where_in(db, snapshot_id, "a.link", "asset_guid", [a.guid for a in assets])
+    return Part(datastore_id, {c.id: c for c in containers}, {f.id: f for f in fields},
+                {a.guid: a for a in assets}, {link.guid: link for link in links})
+
+
+def _where_in(db: Database, sid: int, kind: str, field: str, values: list[Any]) -> list[Any]:
+    """The records of `kind` in snapshot `sid` whose `field` is one of `values` (through the
+    kind's index on that field), in the order they were saved."""
+    live, args = _live(db, sid)
+    rows = []
+    for i in range(0, len(values), _CHUNK):
+        rows += db.execute(
+            # the kind as a literal: the partial index on `field` applies only then
+            f"SELECT id, kind, key, data FROM records WHERE {live} AND kind = '{kind}' "
+            f"AND json_extract(data, '$.{field}') IN (SELECT value FROM json_each(?))",
+            args + [json.dumps(values[i:i + _CHUNK])]).fetchall()
+    rows.sort(key=lambda r: r[0])
+    return [_decode(k, key, data, sid) for _, k, key, data in rows]
 
 
 def _decoded(db: Database, sid: int, query: tuple[str, list[Any]]) -> list[Any]:
