@@ -257,9 +257,11 @@ def _record_names(db: Database) -> None:
 def _partition_indexes(db: Database) -> None:
     # issue 13: a plan reads one datastore at a time (qatlan.state.partitions): its containers
     # by datastore, their fields (records_field_container), the Atlan assets in a range of
-    # qualifiedNames (records_asset_qualified_name) and the Links on those assets
+    # qualifiedNames (records_asset_qualified_name) and the Links on those assets; the shared
+    # part holds the assets of other types (schemas), found by type (records_asset_type)
     for name, kind, field in (("records_container_datastore", "q.container", "datastore_id"),
-                              ("records_link_asset", "a.link", "asset_guid")):
+                              ("records_link_asset", "a.link", "asset_guid"),
+                              ("records_asset_type", "a.asset", "type_name")):
         db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON records "
                    f"(kind, json_extract(data, '$.{field}')) WHERE kind = '{kind}'")
 

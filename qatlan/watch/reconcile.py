@@ -50,6 +50,7 @@ from qatlan.planner import (
     owned_tag_index,
     part_snapshot,
     plan_partitioned,
+    removal_count,
     schema_holder,
     scope,
 )
@@ -301,11 +302,11 @@ class Reconciler:
 
     def _apply(self, st: State, plan: Plan, out: Outcome) -> None:
         auto, held = split_by_kind(plan.changes, self.config.watch.auto_apply)
-        owned_count = st.owned_item_count()
         auto_plan = dataclasses.replace(plan, changes=tuple(auto), conflicts=(),
                                         definitions_needed=())
         try:
-            check_removals(auto_plan, owned_count, self.settings)
+            if removal_count(auto_plan):  # counting what qatlan owns costs a pass over it
+                check_removals(auto_plan, st.owned_item_count(), self.settings)
         except PlanRefused:
             removals = [c for c in auto if c.action.value == "delete"]
             held += removals
