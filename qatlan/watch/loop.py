@@ -38,12 +38,10 @@ from typing import Any
 
 import uvicorn
 
-from qatlan.clients import open_clients
 from qatlan.config import Config
-from qatlan.errors import ConfigError, QatlanError
+from qatlan.errors import ConfigError
 from qatlan.state import State
 from qatlan.watch.metrics import WatchMetrics
-from qatlan.watch.poll import poll_keys
 from qatlan.watch.reconcile import Outcome, Reconciler
 from qatlan.watch.server import build_app, check_listen, is_loopback
 
@@ -100,6 +98,7 @@ class Watcher:
         self.server: uvicorn.Server | None = None
         self.reconciles = 0
         self.last_error: str | None = None
+        self._next_poll = 0.0
 
     # ---- life cycle
     def stop(self) -> None:
@@ -127,7 +126,6 @@ class Watcher:
                         loop.add_signal_handler(sig, self.stop)
                 self.server = self._server()
                 tasks = [asyncio.create_task(self.server.serve(sockets=[sock]), name="listener"),
-                         asyncio.create_task(self._poller(), name="poller"),
                          asyncio.create_task(self._worker(), name="worker")]
                 _log(logging.INFO, "watching", listen=self.w.listen, state=str(self.path),
                      queued=st.queue_depth())
@@ -205,41 +203,37 @@ class Watcher:
         return {"ok": self.last_error is None, "queued": depth, "reconciles": self.reconciles,
                 "last_error": self.last_error}
 
-    # ---- the poller
-    async def _poller(self) -> None:
-        while not self._stop.is_set():
-            await self._sleep(self.w.poll_interval)
-            if self._stop.is_set():
-                return
-            try:
-                async with open_clients(self.config, **self.transports) as clients:
-                    keys = await poll_keys(self._st, clients, self.reconciler.settings,
-                                           self.config.mappings)
-                    for side, http in (("atlan", clients.atlan_http), ("qualytics", clients.qualytics_http)):
-                        self.metrics.requests.labels(side=side).inc(http.stats.total)
-                        self.metrics.throttled.labels(side=side).inc(http.stats.rate_limited)
-                if keys:
-                    self.metrics.event("poll", "changed")
-                    self.on_keys("poll", "changed", tuple(keys))
-                    _log(logging.INFO, "poll found changed tables", keys=len(keys))
-                self._up(True)
-            except (QatlanError, OSError) as exc:
-                self._up(False)
-                _log(logging.WARNING, "poll failed", error=str(exc))
-
-    # ---- the worker
+    # ---- the worker: polls, resyncs and reconciles, one at a time
+    # One at a time because each opens its own clients, each with the configured rate
+    # limit: two at once would together exceed Atlan's budget (and earn 429s).
     async def _worker(self) -> None:
         await self._resume_or_resync()
+        self._next_poll = self.now() + self.w.poll_interval
         while not self._stop.is_set():
-            st = self._st
             if self._resync_due():
                 await self._resync()
-                continue
-            due = st.due_keys(self.now(), self.w.batch_size)
-            if not due:
+            elif self.now() >= self._next_poll:
+                await self._poll()
+                self._next_poll = self.now() + self.w.poll_interval
+            elif due := self._st.due_keys(self.now(), self.w.batch_size):
+                await self._reconcile(due)
+            else:
                 await self._sleep(self._next_due(), wake=True)
-                continue
-            await self._reconcile(due)
+
+    async def _poll(self) -> None:
+        try:
+            keys, requests, throttled = await asyncio.to_thread(self.reconciler.poll)
+        except Exception as exc:  # noqa: BLE001 - a side down: the next poll tries again
+            self._failed("poll failed", exc)
+            return
+        for side in requests:
+            self.metrics.requests.labels(side=side).inc(requests[side])
+            self.metrics.throttled.labels(side=side).inc(throttled[side])
+        if keys:
+            self.metrics.event("poll", "changed")
+            self.on_keys("poll", "changed", tuple(keys))
+            _log(logging.INFO, "poll found changed tables", keys=len(keys))
+        self._up(True)
 
     async def _reconcile(self, due: list[dict[str, Any]]) -> None:
         st, keys, started = self._st, [d["key"] for d in due], self.now()
@@ -321,10 +315,10 @@ class Watcher:
             self.metrics.side_up.labels(side=side).set(1 if up else 0)
 
     def _next_due(self) -> float:
+        """Seconds until the next key is due or the next poll, whichever comes first."""
+        until_poll = max(0.05, self._next_poll - self.now())
         due = self._st.next_due()
-        if due is None:
-            return self.w.poll_interval
-        return max(0.05, min(self.w.poll_interval, due - self.now()))
+        return until_poll if due is None else max(0.05, min(until_poll, due - self.now()))
 
     async def _sleep(self, seconds: float, wake: bool = False) -> None:
         """Sleep, cut short by stop() (and, with `wake`, by a new key)."""

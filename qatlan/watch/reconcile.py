@@ -56,6 +56,7 @@ from qatlan.planner import (
 )
 from qatlan.state import State
 from qatlan.watch.events import parse_key
+from qatlan.watch.poll import poll_keys
 
 __all__ = ["Outcome", "Reconciler", "kind_of", "split_by_kind"]
 
@@ -332,6 +333,20 @@ class Reconciler:
         path = self.held_dir / f"held-{iso_utc(self.now()).replace(':', '')}.json"
         write_plan_file(plan, path)
         out.held, out.held_file = len(plan.changes), str(path)
+
+    # ---- polling
+    def poll(self) -> tuple[list[str], dict[str, int], dict[str, int]]:
+        """(keys of the tables that changed on either side since the state saw them, requests
+        made by side, 429s by side): `qatlan.watch.poll.poll_keys` with its own clients."""
+        async def run() -> tuple[list[str], dict[str, int], dict[str, int]]:
+            async with open_clients(self.config, **self.transports) as clients:
+                keys = await poll_keys(st, clients, self.settings, self.config.mappings)
+                https = {"atlan": clients.atlan_http, "qualytics": clients.qualytics_http}
+                return (keys, {s: h.stats.total for s, h in https.items()},
+                        {s: h.stats.rate_limited for s, h in https.items()})
+
+        with State.open(self.path) as st:
+            return asyncio.run(run())
 
     # ---- everything: a resync
     def everything(self, *, full: bool) -> Outcome:
