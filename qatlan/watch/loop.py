@@ -221,6 +221,7 @@ class Watcher:
                 await self._sleep(self._next_due(), wake=True)
 
     async def _poll(self) -> None:
+        started = self.now()
         try:
             keys, requests, throttled = await asyncio.to_thread(self.reconciler.poll)
         except Exception as exc:  # noqa: BLE001 - a side down: the next poll tries again
@@ -232,7 +233,8 @@ class Watcher:
         if keys:
             self.metrics.event("poll", "changed")
             self.on_keys("poll", "changed", tuple(keys))
-            _log(logging.INFO, "poll found changed tables", keys=len(keys))
+            _log(logging.INFO, "poll found changed tables", keys=len(keys),
+                 seconds=round(self.now() - started, 3), requests=sum(requests.values()))
         self._up(True)
 
     async def _reconcile(self, due: list[dict[str, Any]]) -> None:
