@@ -146,3 +146,18 @@ def test_ownership_by_prefix_and_its_item_count_agree_with_the_whole(scenario, p
         assert st_.owned(prefixes) == {a: v for a, v in st_.owned().items()
                                        if any(a.startswith(p) for p in prefixes)}
         assert st_.owned_item_count() == owned_item_count(st_.owned())
+
+
+def test_polls_and_reconciles_split_atlan_s_request_budget(tmp_path):
+    from qatlan.config import parse_config
+    from qatlan.watch import Reconciler
+
+    def budgets(rpm: int) -> tuple[int, int]:
+        cfg = parse_config({"atlan": {"url": "https://a.atlan.com", "requests_per_minute": rpm},
+                            "qualytics": {"url": "https://q.qualytics.io"}}, env={})
+        r = Reconciler(cfg, tmp_path / "q.db")
+        return r.config.atlan.requests_per_minute, r.poll_config.atlan.requests_per_minute
+
+    assert budgets(400) == (360, 40)
+    assert budgets(5) == (4, 1)
+    assert budgets(0) == (0, 0)  # no client-side limit stays none

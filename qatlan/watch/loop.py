@@ -98,7 +98,6 @@ class Watcher:
         self.server: uvicorn.Server | None = None
         self.reconciles = 0
         self.last_error: str | None = None
-        self._next_poll = 0.0
 
     # ---- life cycle
     def stop(self) -> None:
@@ -126,6 +125,7 @@ class Watcher:
                         loop.add_signal_handler(sig, self.stop)
                 self.server = self._server()
                 tasks = [asyncio.create_task(self.server.serve(sockets=[sock]), name="listener"),
+                         asyncio.create_task(self._poller(), name="poller"),
                          asyncio.create_task(self._worker(), name="worker")]
                 _log(logging.INFO, "watching", listen=self.w.listen, state=str(self.path),
                      queued=st.queue_depth())
@@ -203,18 +203,19 @@ class Watcher:
         return {"ok": self.last_error is None, "queued": depth, "reconciles": self.reconciles,
                 "last_error": self.last_error}
 
-    # ---- the worker: polls, resyncs and reconciles, one at a time
-    # One at a time because each opens its own clients, each with the configured rate
-    # limit: two at once would together exceed Atlan's budget (and earn 429s).
+    # ---- the poller, beside the worker (they split Atlan's request budget: Reconciler)
+    async def _poller(self) -> None:
+        while not self._stop.is_set():
+            await self._sleep(self.w.poll_interval)
+            if not self._stop.is_set():
+                await self._poll()
+
+    # ---- the worker: resyncs and reconciles, one at a time
     async def _worker(self) -> None:
         await self._resume_or_resync()
-        self._next_poll = self.now() + self.w.poll_interval
         while not self._stop.is_set():
             if self._resync_due():
                 await self._resync()
-            elif self.now() >= self._next_poll:
-                await self._poll()
-                self._next_poll = self.now() + self.w.poll_interval
             elif due := self._st.due_keys(self.now(), self.w.batch_size):
                 await self._reconcile(due)
             else:
@@ -317,10 +318,9 @@ class Watcher:
             self.metrics.side_up.labels(side=side).set(1 if up else 0)
 
     def _next_due(self) -> float:
-        """Seconds until the next key is due or the next poll, whichever comes first."""
-        until_poll = max(0.05, self._next_poll - self.now())
+        """Seconds until the next key is due (at most a poll interval)."""
         due = self._st.next_due()
-        return until_poll if due is None else max(0.05, min(until_poll, due - self.now()))
+        return self.w.poll_interval if due is None else max(0.05, min(self.w.poll_interval, due - self.now()))
 
     async def _sleep(self, seconds: float, wake: bool = False) -> None:
         """Sleep, cut short by stop() (and, with `wake`, by a new key)."""

@@ -129,9 +129,16 @@ class Reconciler:
 
     def __init__(self, config: Config, state_path: str | Path, *, lock_timeout: float = 600.0,
                  now: Callable[[], float] = time.time, transports: Mapping[str, Any] | None = None):
-        self.config, self.path = config, Path(state_path)
+        self.path = Path(state_path)
         self.lock_timeout, self.now = lock_timeout, now
         self.transports = dict(transports or {})
+        # polls run beside reconciles, each with its own clients: they split Atlan's request
+        # budget (a tenth for polls, which usually make one or two requests) so that together
+        # they stay within it
+        rpm = config.atlan.requests_per_minute
+        poll_rpm = max(1, rpm // 10) if rpm else 0
+        self.config = _with_atlan_rpm(config, rpm - poll_rpm if rpm else 0)
+        self.poll_config = _with_atlan_rpm(config, poll_rpm)
         self.settings = settings_from(config)
         self.held_dir = self.path.parent / "watch"
 
@@ -339,7 +346,7 @@ class Reconciler:
         """(keys of the tables that changed on either side since the state saw them, requests
         made by side, 429s by side): `qatlan.watch.poll.poll_keys` with its own clients."""
         async def run() -> tuple[list[str], dict[str, int], dict[str, int]]:
-            async with open_clients(self.config, **self.transports) as clients:
+            async with open_clients(self.poll_config, **self.transports) as clients:
                 keys = await poll_keys(st, clients, self.settings, self.config.mappings)
                 https = {"atlan": clients.atlan_http, "qualytics": clients.qualytics_http}
                 return (keys, {s: h.stats.total for s, h in https.items()},
@@ -377,6 +384,10 @@ class Reconciler:
         result = apply_plan(self.config, st, left.plan, now=self.now, **self.transports)
         out.applied += result.counts().get("applied", 0)
         out.note = f"resumed the interrupted apply of plan {left.checksum[:12]}"
+
+
+def _with_atlan_rpm(config: Config, rpm: int) -> Config:
+    return config.model_copy(update={"atlan": config.atlan.model_copy(update={"requests_per_minute": rpm})})
 
 
 def _signature(c: QContainer) -> tuple:
