@@ -158,6 +158,6 @@ def test_polls_and_reconciles_split_atlan_s_request_budget(tmp_path):
         r = Reconciler(cfg, tmp_path / "q.db")
         return r.config.atlan.requests_per_minute, r.poll_config.atlan.requests_per_minute
 
-    assert budgets(400) == (360, 40)
+    assert budgets(400) == (300, 100)
     assert budgets(5) == (4, 1)
     assert budgets(0) == (0, 0)  # no client-side limit stays none

@@ -30,9 +30,10 @@ __all__ = ["ATLAN_MARK", "MARGIN_MS", "poll_keys"]
 #: the newest Atlan update time a poll saw (epoch ms), in `watch_marks`
 ATLAN_MARK = "atlan_polled_ms"
 #: how far back of that a poll reads: Atlan's search index lags its writes by seconds
-#: (UNCONFIRMED how many; pyatlan calls search "eventually consistent"). Kept short: after a
-#: large apply every asset written in the margin comes back, page by page, at the rate limit
-MARGIN_MS = 30 * 1000
+#: (UNCONFIRMED how many; pyatlan calls search "eventually consistent"; what a poll misses
+#: this way waits for the next full resync). Kept short: every asset written within the
+#: margin comes back, page by page, on the poll's share of the rate limit
+MARGIN_MS = 10 * 1000
 _POLLED_TYPES = (*sorted(TABLE_TYPES), "Column")
 
 

@@ -133,10 +133,10 @@ class Reconciler:
         self.lock_timeout, self.now = lock_timeout, now
         self.transports = dict(transports or {})
         # polls run beside reconciles, each with its own clients: they split Atlan's request
-        # budget (a tenth for polls, which usually make one or two requests) so that together
-        # they stay within it
+        # budget (a quarter for polls, which usually make one or two requests) so that
+        # together they stay within it
         rpm = config.atlan.requests_per_minute
-        poll_rpm = max(1, rpm // 10) if rpm else 0
+        poll_rpm = max(1, rpm // 4) if rpm else 0
         self.config = _with_atlan_rpm(config, rpm - poll_rpm if rpm else 0)
         self.poll_config = _with_atlan_rpm(config, poll_rpm)
         self.settings = settings_from(config)
