@@ -31,6 +31,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -42,6 +43,7 @@ from qatlan.config import Config
 from qatlan.errors import ConfigError
 from qatlan.state import State
 from qatlan.watch.metrics import WatchMetrics
+from qatlan.watch.poll import PollStopped
 from qatlan.watch.reconcile import Outcome, Reconciler
 from qatlan.watch.server import build_app, check_listen, is_loopback
 
@@ -91,6 +93,7 @@ class Watcher:
         self.reconciler = Reconciler(config, self.path, lock_timeout=lock_timeout, now=now,
                                      transports=self.transports)
         self._stop = asyncio.Event()
+        self._stopping = threading.Event()  # the same, for the poll's thread
         self._wake = asyncio.Event()
         self._st: State | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -101,8 +104,10 @@ class Watcher:
 
     # ---- life cycle
     def stop(self) -> None:
-        """Stop after the current batch (from the watcher's own event loop)."""
+        """Stop after the current batch (from the watcher's own event loop); a poll in
+        progress gives up at its next page."""
         self._stop.set()
+        self._stopping.set()
         self._wake.set()
 
     def stop_threadsafe(self) -> None:
@@ -224,7 +229,10 @@ class Watcher:
     async def _poll(self) -> None:
         started = self.now()
         try:
-            keys, requests, throttled = await asyncio.to_thread(self.reconciler.poll)
+            keys, requests, throttled = await asyncio.to_thread(self.reconciler.poll,
+                                                                self._stopping.is_set)
+        except PollStopped:
+            return
         except Exception as exc:  # noqa: BLE001 - a side down: the next poll tries again
             self._failed("poll failed", exc)
             return

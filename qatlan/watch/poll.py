@@ -17,6 +17,7 @@ full resync (`[watch] resync_every`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from qatlan.match import TABLE_TYPES
@@ -25,7 +26,7 @@ from qatlan.planner import schema_holder, scope
 from qatlan.state import State
 from qatlan.watch.events import atlan_key, container_key
 
-__all__ = ["ATLAN_MARK", "MARGIN_MS", "poll_keys"]
+__all__ = ["ATLAN_MARK", "MARGIN_MS", "PollStopped", "poll_keys"]
 
 #: the newest Atlan update time a poll saw (epoch ms), in `watch_marks`
 ATLAN_MARK = "atlan_polled_ms"
@@ -41,8 +42,15 @@ def _signature(c: QContainer) -> tuple:
     return (c.last_profiled, c.last_scanned, c.active_checks, c.active_anomalies)
 
 
-async def poll_keys(st: State, clients: Any, settings: Any, rules: Any) -> list[str]:
-    """Keys of the tables that changed on either side since the state last saw them."""
+class PollStopped(Exception):
+    """The watcher is stopping: the poll gave up between two pages (its keys are not lost:
+    the next poll reads from the same watermark)."""
+
+
+async def poll_keys(st: State, clients: Any, settings: Any, rules: Any,
+                    stopping: Callable[[], bool] = lambda: False) -> list[str]:
+    """Keys of the tables that changed on either side since the state last saw them.
+    `stopping` is asked between Atlan result pages; when it says so, PollStopped."""
     sid = st.latest_snapshot_id()
     if sid is None:
         return []
@@ -61,8 +69,12 @@ async def poll_keys(st: State, clients: Any, settings: Any, rules: Any) -> list[
     if conns:
         mark = st.watch_mark(ATLAN_MARK) or st.watermarks(sid).get("atlan_max_update_time") or 0
         by_schema = {prefix: ds_id for ds_id, prefix in sc.prefixes.items()}
-        hits = [a async for a in clients.atlan.assets(conns, type_names=_POLLED_TYPES,
-                                                     modified_since_ms=max(0, int(mark) - MARGIN_MS))]
+        hits = []
+        async for a in clients.atlan.assets(conns, type_names=_POLLED_TYPES,
+                                            modified_since_ms=max(0, int(mark) - MARGIN_MS)):
+            hits.append(a)
+            if len(hits) % 100 == 0 and stopping():
+                raise PollStopped()
         stored = st.load_by_key(sid, "a.asset", [a.guid for a in hits])
         newest = int(mark)
         for a in hits:

@@ -342,12 +342,13 @@ class Reconciler:
         out.held, out.held_file = len(plan.changes), str(path)
 
     # ---- polling
-    def poll(self) -> tuple[list[str], dict[str, int], dict[str, int]]:
+    def poll(self, stopping: Callable[[], bool] = lambda: False
+             ) -> tuple[list[str], dict[str, int], dict[str, int]]:
         """(keys of the tables that changed on either side since the state saw them, requests
         made by side, 429s by side): `qatlan.watch.poll.poll_keys` with its own clients."""
         async def run() -> tuple[list[str], dict[str, int], dict[str, int]]:
             async with open_clients(self.poll_config, **self.transports) as clients:
-                keys = await poll_keys(st, clients, self.settings, self.config.mappings)
+                keys = await poll_keys(st, clients, self.settings, self.config.mappings, stopping)
                 https = {"atlan": clients.atlan_http, "qualytics": clients.qualytics_http}
                 return (keys, {s: h.stats.total for s, h in https.items()},
                         {s: h.stats.rate_limited for s, h in https.items()})
