@@ -245,10 +245,16 @@ def _record_names(db: Database) -> None:
     # record. `kind` leads each index so that SQLite prefers it to the (kind, key) index for
     # `kind = ? AND json_extract(...) = ?` without statistics; partial, so only these kinds pay
     db.execute("DROP INDEX IF EXISTS records_qualified_name")  # an earlier, single-column form
-    for name, kind, field in (("records_asset_qualified_name", "a.asset", "qualified_name"),
-                              ("records_asset_name", "a.asset", "name"),
-                              ("records_container_name", "q.container", "name"),
-                              ("records_field_container", "q.field", "container_id")):
+    _field_indexes(db, (("records_asset_qualified_name", "a.asset", "qualified_name"),
+                        ("records_asset_name", "a.asset", "name"),
+                        ("records_container_name", "q.container", "name"),
+                        ("records_field_container", "q.field", "container_id")))
+
+
+def _field_indexes(db: Database, specs: tuple[tuple[str, str, str], ...]) -> None:
+    """Partial indexes (name, record kind, JSON field) on `(kind, json_extract(data, field))`,
+    over the records of that kind only."""
+    for name, kind, field in specs:
         db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON records "
                    f"(kind, json_extract(data, '$.{field}')) WHERE kind = '{kind}'")
 
@@ -259,11 +265,9 @@ def _partition_indexes(db: Database) -> None:
     # by datastore, their fields (records_field_container), the Atlan assets in a range of
     # qualifiedNames (records_asset_qualified_name) and the Links on those assets; the shared
     # part holds the assets of other types (schemas), found by type (records_asset_type)
-    for name, kind, field in (("records_container_datastore", "q.container", "datastore_id"),
-                              ("records_link_asset", "a.link", "asset_guid"),
-                              ("records_asset_type", "a.asset", "type_name")):
-        db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON records "
-                   f"(kind, json_extract(data, '$.{field}')) WHERE kind = '{kind}'")
+    _field_indexes(db, (("records_container_datastore", "q.container", "datastore_id"),
+                        ("records_link_asset", "a.link", "asset_guid"),
+                        ("records_asset_type", "a.asset", "type_name")))
 
 
 @_step

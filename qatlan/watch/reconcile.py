@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qatlan import addresses
 from qatlan.apply import apply_plan, find_interrupted, settle_open_intents
 from qatlan.clients import open_clients
 from qatlan.config import Config
@@ -121,6 +122,7 @@ class _Batch:
     #: datastores a key named whole (`q:d:`): their changed containers are found by listing
     named: set[int] = field(default_factory=set)
     table_of: dict[int, str] = field(default_factory=dict)  # container id → its table's QN
+    names: dict[int, str] = field(default_factory=dict)  # datastore id → its name
 
 
 class Reconciler:
@@ -184,6 +186,7 @@ class Reconciler:
         want_ds |= named_ds | {c.datastore_id for c in known.values()}
         batch = _Batch({i: sc.prefixes[i] for i in sorted(want_ds) if i in sc.prefixes})
         batch.named = named_ds & set(batch.datastores)
+        batch.names = {i: shared.datastores[i].name for i in batch.datastores if i in shared.datastores}
         batch.container_ids = {i for i in want_c if i not in known or known[i].datastore_id in batch.datastores}
         for ds_id, prefix in batch.datastores.items():
             part = batch.parts[ds_id] = st.load_part(sid, ds_id, prefix)
@@ -433,8 +436,8 @@ def _address_in_batch(address: str, batch: _Batch) -> bool:
         return (qn in batch.tables or parent in batch.tables
                 or any(qn + "/" == prefix for prefix in batch.datastores.values()))
     if asset.startswith("qualytics:"):
-        path = asset[len("qualytics:"):]
         for c in batch.containers.values():
-            if path.endswith("/" + c.name) or ("/" + c.name + "/") in path:
+            mine = addresses.qualytics_asset(batch.names.get(c.datastore_id, str(c.datastore_id)), c.name)
+            if asset == mine or asset.startswith(mine + "/"):
                 return True
     return False
