@@ -357,3 +357,34 @@ def test_a_tag_created_in_atlan_after_the_last_refresh_still_reaches_the_qualyti
         return "Brand New" in [t if isinstance(t, str) else t.get("name") for t in field.get("tags") or ()]
 
     wait_for(tagged, 15, "the new Atlan tag on the Qualytics field")
+
+
+def test_a_poll_does_not_take_qatlan_s_own_writes_for_changes_but_finds_a_person_s(tmp_path, monkeypatch):
+    """Every apply stamps the Atlan assets it wrote (update time before and after): a poll
+    right after the first sync (its snapshot predates the writes), and after a watch apply,
+    names no table; a person's tag on a column afterwards is found."""
+    from qatlan.watch import Reconciler
+
+    rig = Rig(tmp_path, monkeypatch)
+    try:
+        rig.first_sync()
+        reconciler = Reconciler(rig.config, rig.state_path)
+        assert reconciler.poll()[0] == []  # the first apply wrote every table; none is news
+        cid, guid = rig.pairs()[0]
+        _new_score(rig, cid, 61.5)
+        out = reconciler.tables([f"q:c:{cid}"])
+        assert out.applied >= 1 and rig.cm(guid) == 61.5
+        assert reconciler.poll()[0] == []  # that apply's writes are not news either
+        with State.open_readonly(rig.state_path) as st:
+            snapshot = st.load_snapshot()
+        fid, column_guid = sorted(match(snapshot, rig.config.mappings).fields.items())[0]
+        table = snapshot.assets[column_guid].parent_qn
+        tag = next(iter(snapshot.tag_defs.values()))
+        token = rig.sb.tokens["atlan"]["admin"]
+        r = httpx.post(f"{rig.sb.atlan_url}/api/meta/entity/guid/{column_guid}/classifications",
+                       json=[{"typeName": tag.hashed_name}], headers={"Authorization": f"Bearer {token}"},
+                       trust_env=False, timeout=10)
+        assert r.status_code in (200, 204), r.text
+        assert reconciler.poll()[0] == [f"a:{table}"]
+    finally:
+        rig.close()

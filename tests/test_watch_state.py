@@ -14,7 +14,9 @@ from strategies import scenarios, snapshots
 from qatlan.plan import Action, Change
 from qatlan.planner import plan
 from qatlan.state import State
+from qatlan.state.watchq import ECHO_KEEP_MS
 from qatlan.watch import kind_of, split_by_kind
+from qatlan.watch.poll import is_echo
 
 
 # ---- the queue
@@ -55,6 +57,29 @@ def test_at_start_the_configured_debounce_applies_to_queued_keys():
         assert st.next_due() == 102
         st.rebase_queue(500)  # never later than it was
         assert st.next_due() == 102
+
+
+@given(st.lists(st.integers(1, 30), min_size=2, max_size=8, unique=True), st.data())
+def test_an_update_is_an_echo_exactly_when_qatlan_s_stamps_chain_from_what_the_state_knows(times, data):
+    """Stamps (before, after) of qatlan's writes, kept in the state and read back; an update
+    seen by a poll is qatlan's own only if a chain of them leads to it from the known time."""
+    times = sorted(times)
+    chain = [(times[i], times[i + 1]) for i in range(len(times) - 1)]
+    cut = data.draw(st.integers(0, len(chain)), label="a write qatlan did not make")
+    stamps = chain[:cut] + chain[cut + 1:]
+    with State.open(":memory:") as db:
+        db.record_echoes([("g", b, a) for b, a in stamps] + [("other", 1, 99)])
+        kept = db.echo_stamps(["g"])
+    known, now = times[0], times[-1]
+    assert is_echo(known, now, kept.get("g", ())) == (cut == len(chain))
+    assert all(is_echo(times[i], times[j], chain) for i in range(len(times)) for j in range(i, len(times)))
+
+
+def test_old_echo_stamps_go():
+    with State.open(":memory:") as st:
+        st.record_echoes([("a", 1, 2), ("b", 5, 3)])  # after before before: no stamp
+        st.record_echoes([("c", ECHO_KEEP_MS + 10, ECHO_KEEP_MS + 20)])
+        assert st.echo_stamps(["a", "b", "c"]) == {"c": [(ECHO_KEEP_MS + 10, ECHO_KEEP_MS + 20)]}
 
 
 def test_watermarks_survive_reopening(tmp_path):

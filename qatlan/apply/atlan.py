@@ -13,8 +13,12 @@ are cut into chunks of at most 100 (whole batches: 100 with batches of 20 or 50,
 2. decide each change (already / drifted / write) and journal the settled ones;
 3. journal each batch's changes as `intent`, then write it in a bulk upsert of the current
    batch size (Link deletes by GUID), and journal its outcome as soon as it returns;
-4. read the written entities back (`GET /entity/bulk`) and record any inconsistent result;
-   a batch whose answer was lost (a 5xx after the retries, a broken connection) is read
+4. read the written entities back (`GET /entity/bulk`) and record any inconsistent result,
+   and each written asset's update time before (step 1) and after (this read) the write: an
+   *echo stamp*, by which `qatlan watch`'s poll knows the update for qatlan's own. A Link's
+   asset is read back too: attaching a Link moves the asset's update time (the sandbox does;
+   UNCONFIRMED for Atlan, where Atlas relationship writes are believed to touch both ends).
+   A batch whose answer was lost (a 5xx after the retries, a broken connection) is read
    back the same way: what landed is applied and owned, the rest failed.
 
 Reads use `GET /entity/bulk`, which is consistent right after a write (an index search may
@@ -136,7 +140,7 @@ async def read_targets(ctx: Ctx, units: list[Unit], cm_def: tuple[ACMDef, ...]) 
     of the configured name already on those assets too."""
     atlan = ctx.clients.atlan
     guids = [u.guid for u in units if u.kind != "link" or u.guid]
-    guids += [u.works[0].change.target["guid"] for u in units if u.kind == "link"]
+    guids += [_asset_of(u) for u in units if u.kind == "link"]
     creates = [u for u in units if _is_link_create(u)]
     entities = await atlan.read_entities(guids, cm_def, related_links=bool(creates))
     named = [link.guid for u in creates for link in _same_name(u, entities)
@@ -190,7 +194,7 @@ class _Chunk:
         self.ctx.journal.record(w for u in self.units for w in u.works if not w.open)
         written = await self._write(todo, entities)
         if written:
-            await self._verify(written)
+            await self._verify(written, entities)
         if self.unsure:
             await self._read_back(self.unsure)
 
@@ -266,12 +270,20 @@ class _Chunk:
             return  # the intents stay open: the next command settles them
         self.ctx.journal.record(works)
 
-    async def _verify(self, units: list[Unit]) -> None:
+    async def _verify(self, units: list[Unit], before: Entities) -> None:
         guids = [u.written_guid for u in units if u.written_guid]
+        guids += [_asset_of(u) for u in units if u.kind == "link"]
         try:
             entities = await self.atlan.read_entities(guids, self.cm_def)
         except ApiError:
             entities = Entities.empty()
+        stamps = {}
+        for u in units:
+            g = _asset_of(u) if u.kind == "link" else u.guid if u.kind == "asset" else ""
+            was, now = before.assets.get(g), entities.assets.get(g)
+            if was is not None and now is not None and was.update_time and now.update_time:
+                stamps[g] = (g, was.update_time, now.update_time)
+        self.ctx.journal.echoes(stamps.values())
         for u in units:
             key = u.written_guid or ""
             for w in u.works:
@@ -280,6 +292,11 @@ class _Chunk:
                 else:
                     current = link_current(entities.links.get(key))
                 self.ctx.check(w, current)
+
+
+def _asset_of(unit: Unit) -> str:
+    """A Link unit's asset GUID."""
+    return unit.works[0].change.target["guid"]
 
 
 def _name(unit: Unit, entities: Entities) -> str | None:

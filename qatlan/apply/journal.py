@@ -61,6 +61,11 @@ class Journal:
         self.state.record_outcomes(self.checksum, self.run_id, self.plan_id, outcomes, owned, dirty,
                                    at=iso_utc(self.now()))
 
+    def echoes(self, stamps: Iterable[tuple[str, int, int]]) -> None:
+        """Record Atlan assets' update times before and after qatlan's writes (a poll of
+        `qatlan watch` then knows these updates for its own: `qatlan.watch.poll`)."""
+        self.state.record_echoes(stamps)
+
     def _own(self, w: Work) -> tuple[str, Any]:
         key, value = own(self.owned, w.change)
         if value is None:

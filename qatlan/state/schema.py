@@ -282,6 +282,15 @@ def _watch(db: Database) -> None:
     db["watch_marks"].create({"name": str, "value": str}, pk="name", not_null={"value"})
 
 
+@_step
+def _echo_stamps(db: Database) -> None:
+    # issue 15: an Atlan asset's update time before and after each write qatlan made to it,
+    # so that a poll can tell qatlan's own writes (an echo) from a person's change
+    db["echo_stamps"].create({"guid": str, "before_ms": int, "after_ms": int},
+                             pk=("guid", "before_ms", "after_ms"))
+    db["echo_stamps"].create_index(["after_ms"])
+
+
 SCHEMA_VERSION = len(_STEPS)
 
 

@@ -223,6 +223,13 @@ class State:
     def set_watch_mark(self, name: str, value: Any) -> None:
         watchq.set_mark(self._db, name, value)
 
+    def record_echoes(self, stamps: Iterable[tuple[str, int, int]]) -> None:
+        """(asset GUID, update time before, after) of qatlan's writes (`watchq.record_echoes`)."""
+        watchq.record_echoes(self._db, stamps)
+
+    def echo_stamps(self, guids: Iterable[str]) -> dict[str, list[tuple[int, int]]]:
+        return watchq.echo_stamps(self._db, guids)
+
     def load_snapshot(self, snapshot_id: int | None = None,
                       kinds: Iterable[str] | None = None) -> Snapshot:
         """Snapshot `snapshot_id` (the latest when None) as it was saved; with `kinds`, only

@@ -17,7 +17,11 @@ from sqlite_utils import Database
 
 from qatlan.state.base import write_transaction
 
-__all__ = ["done", "due", "enqueue", "get_mark", "next_due", "queue_depth", "rebase", "retry", "set_mark"]
+__all__ = ["ECHO_KEEP_MS", "done", "due", "echo_stamps", "enqueue", "get_mark", "next_due", "queue_depth",
+           "rebase", "record_echoes", "retry", "set_mark"]
+
+#: how long an echo stamp is kept, counted back from the newest one (Atlan's clock)
+ECHO_KEEP_MS = 7 * 24 * 3600 * 1000
 
 
 def enqueue(db: Database, keys: Iterable[str], *, now: float, debounce: float, source: str) -> int:
@@ -85,3 +89,27 @@ def set_mark(db: Database, name: str, value: Any) -> None:
     with write_transaction(db):
         db.execute("INSERT INTO watch_marks (name, value) VALUES (?, ?) ON CONFLICT(name) "
                    "DO UPDATE SET value = excluded.value", [name, json.dumps(value)])
+
+
+def record_echoes(db: Database, stamps: Iterable[tuple[str, int, int]]) -> None:
+    """Record (asset GUID, its update time before qatlan's write, after it); stamps older than
+    `ECHO_KEEP_MS` before the newest go."""
+    rows = sorted({(g, int(b), int(a)) for g, b, a in stamps if g and b is not None and a is not None and a > b})
+    if not rows:
+        return
+    with write_transaction(db):
+        db.conn.executemany("INSERT OR IGNORE INTO echo_stamps (guid, before_ms, after_ms) VALUES (?, ?, ?)", rows)
+        db.execute("DELETE FROM echo_stamps WHERE after_ms < (SELECT max(after_ms) FROM echo_stamps) - ?",
+                    [ECHO_KEEP_MS])
+
+
+def echo_stamps(db: Database, guids: Iterable[str]) -> dict[str, list[tuple[int, int]]]:
+    """GUID → its (before, after) update times around qatlan's writes, oldest first."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    wanted = list(dict.fromkeys(guids))
+    for i in range(0, len(wanted), 500):
+        part = wanted[i:i + 500]
+        for g, b, a in db.execute("SELECT guid, before_ms, after_ms FROM echo_stamps WHERE guid IN "
+                                  f"({','.join('?' * len(part))}) ORDER BY before_ms, after_ms", part):
+            out.setdefault(g, []).append((b, a))
+    return out

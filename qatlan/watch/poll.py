@@ -11,13 +11,21 @@ the state last saw it, as keys of tables to reconcile.
   than the state's record of it is an `a:` key of its table (tags, announcements and custom
   metadata all move the update time).
 
+  An update that qatlan made itself is not a change (an *echo*): every apply records, for
+  each asset it wrote, the asset's update time re-read before the write and read back after
+  it (`echo_stamps`, `qatlan.apply.atlan`). A hit is skipped when a chain of such stamps
+  leads from the state's update time of the asset to the hit's, i.e. every update since the
+  state last read the asset was one of qatlan's writes. Known window: a person's write that
+  lands between qatlan's re-read and its write is folded into qatlan's stamp, and waits for
+  the periodic full resync (or the next event on that table).
+
 What neither signal shows (a tag put on a Qualytics field by hand) waits for the periodic
 full resync (`[watch] resync_every`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from qatlan.match import TABLE_TYPES
@@ -26,7 +34,7 @@ from qatlan.planner import schema_holder, scope
 from qatlan.state import State
 from qatlan.watch.events import atlan_key, container_key
 
-__all__ = ["ATLAN_MARK", "MARGIN_MS", "PollStopped", "poll_keys"]
+__all__ = ["ATLAN_MARK", "MARGIN_MS", "PollStopped", "is_echo", "poll_keys"]
 
 #: the newest Atlan update time a poll saw (epoch ms), in `watch_marks`
 ATLAN_MARK = "atlan_polled_ms"
@@ -40,6 +48,20 @@ _POLLED_TYPES = (*sorted(TABLE_TYPES), "Column")
 
 def _signature(c: QContainer) -> tuple:
     return (c.last_profiled, c.last_scanned, c.active_checks, c.active_anomalies)
+
+
+def is_echo(known: int | None, now: int | None, stamps: Iterable[tuple[int, int]]) -> bool:
+    """Whether qatlan's own writes (their (before, after) update times) lead from the update
+    time the state knows, `known`, to the one Atlan has `now`."""
+    if not known or not now:
+        return False
+    reached, pairs = {known}, list(stamps)
+    grew = True
+    while grew and now not in reached:
+        more = {after for before, after in pairs if before in reached} - reached
+        reached |= more
+        grew = bool(more)
+    return now in reached
 
 
 class PollStopped(Exception):
@@ -76,12 +98,14 @@ async def poll_keys(st: State, clients: Any, settings: Any, rules: Any,
             if len(hits) % 100 == 0 and stopping():
                 raise PollStopped()
         stored = st.load_by_key(sid, "a.asset", [a.guid for a in hits])
+        stamps = st.echo_stamps([a.guid for a in hits if a.guid in stored])
         newest = int(mark)
         for a in hits:
             newest = max(newest, a.update_time or 0)
             before = stored.get(a.guid)
-            if before is not None and (a.update_time or 0) <= (before.update_time or 0) \
-                    and a.status == before.status:
+            if before is not None and a.status == before.status and (
+                    (a.update_time or 0) <= (before.update_time or 0)
+                    or is_echo(before.update_time, a.update_time, stamps.get(a.guid, ()))):
                 continue
             table = a.qualified_name if a.type_name in TABLE_TYPES else (a.parent_qn or "")
             if table and schema_holder(table, by_schema):
