@@ -31,8 +31,18 @@ class Journal:
 
     def __init__(self, state: State, checksum: str, run_id: int | None, now: Callable[[], float]):
         self.state, self.checksum, self.run_id, self.now = state, checksum, run_id, now
-        self.owned: dict[str, Any] = state.owned()
+        #: what qatlan owns at the addresses this journal has settled or looked up (read
+        #: from the state when first needed, `prefetch`: not the whole ownership table)
+        self.owned: dict[str, Any] = {}
+        self._looked: set[str] = set()
         self.plan_id: int | None = state.plan_id(checksum)
+
+    def prefetch(self, addresses: Iterable[str]) -> None:
+        """Read what qatlan owns at `addresses` (the plan's changes) in one pass."""
+        wanted = set(addresses) - self._looked
+        if wanted:
+            self.owned.update(self.state.owned_at(wanted))
+            self._looked |= wanted
 
     def settled(self) -> dict[str, tuple[Outcome, str | None]]:
         """address → (outcome, error) of every change an earlier run already settled."""
@@ -67,6 +77,7 @@ class Journal:
         self.state.record_echoes(stamps)
 
     def _own(self, w: Work) -> tuple[str, Any]:
+        self.prefetch([w.change.address])
         key, value = own(self.owned, w.change)
         if value is None:
             self.owned.pop(key, None)

@@ -102,6 +102,7 @@ async def _run(config: Config, state: State, plan: Plan, clients: Clients, check
     state.mark_dirty_containers(_qualytics_containers(plan), run_id)
     earlier = journal.settled()
     works = [Work(c) for c in plan.changes if c.action is not Action.NOOP and c.address not in earlier]
+    journal.prefetch(w.change.address for w in works)
     typedefs = [w for w in works if w.change.target.get("part") == "typedef"]
     await apply_typedefs(clients.atlan, typedefs)
     journal.record(typedefs)
