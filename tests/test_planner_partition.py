@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
+from qatlan.match import match
 from qatlan.model import Snapshot
 from qatlan.planner import human_tag_names, owned_tag_index, plan, plan_partitioned, split
 from strategies import two_datastores
 
-def _partitioned(world: Snapshot, owned: dict[str, Any], s) -> Any:
+def _partitioned(world: Snapshot, owned: dict[str, Any], s, focus=None) -> Any:
     shared, parts = split(world, s, owned=owned)
     human = None
     if s.overwrite_tags:
@@ -25,7 +27,7 @@ def _partitioned(world: Snapshot, owned: dict[str, Any], s) -> Any:
                                 owned_tag_index(owned), display)
     used = {g for a in world.assets.values() if a.status == "ACTIVE" for g in a.domain_guids}
     return plan_partitioned(shared, iter(parts), s, owned=owned, human_tags=human,
-                            used_domains=used, base={"serial": 1}, created_at="t")
+                            used_domains=used, base={"serial": 1}, created_at="t", focus=focus)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -64,3 +66,38 @@ def test_a_tag_spelled_two_ways_gets_one_definition_whatever_the_order():
         assert [d.address for d in result.definitions_needed] == ["atlan:typedef#tag:PII"]
         needs = {c.target.get("needs", [None])[0] for c in result.changes if c.target.get("needs")}
         assert needs == {"atlan:typedef#tag:PII"}
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(two_datastores(), st.data())
+def test_a_focused_plan_has_the_whole_plans_changes_on_its_containers(scenario, data):
+    """`qatlan watch` walks only the containers of a batch (`focus`): on those containers,
+    their fields, tables and columns it plans what the whole plan does."""
+    world, owned, s = scenario
+    cids = sorted(world.containers)
+    assume(cids)
+    focus = frozenset(data.draw(st.lists(st.sampled_from(cids), min_size=1, unique=True), label="focus"))
+    m = match(world)
+    tables = {world.assets[g].qualified_name for c, g in m.containers.items() if c in focus}
+
+    def mine(change) -> bool:
+        t = change.target
+        if t.get("side") == "qualytics":
+            return t.get("container_id") in focus
+        if t.get("part") == "typedef":
+            return False
+        qn = change.address.partition("#")[0][len("atlan:"):]
+        return qn in tables or qn.rpartition("/")[0] in tables
+
+    def of(p) -> list[dict]:
+        out = []
+        for c in p.changes:
+            if mine(c):
+                d = c.to_dict()
+                d["target"].pop("needs", None)  # a new definition's spelling: focus's tables only
+                out.append(d)
+        return out
+
+    whole = _partitioned(world, owned, s)
+    focused = _partitioned(world, owned, s, focus=focus)
+    assert of(focused) == of(whole)

@@ -178,6 +178,7 @@ def plan_partitioned(
     used_domains: Iterable[str] | None = None,
     scope_: Scope | None = None,
     only: frozenset[int] | None = None,
+    focus: frozenset[int] | None = None,
     base: Mapping[str, Any] | None = None,
     created_at: str = "",
 ) -> Plan:
@@ -186,7 +187,12 @@ def plan_partitioned(
     `human_tags` (`qatlan.planner.context.human_tag_names` over every Atlan asset) is needed
     with overwrite_tags; `scope_` may be passed when the caller computed it to choose parts.
     With `only` (datastore ids), the plan covers those datastores and their parts alone
-    (`parts` holds just theirs): what `qatlan watch` plans for the tables it was told about."""
+    (`parts` holds just theirs): what `qatlan watch` plans for the tables it was told about.
+    With `focus` (container ids) as well, only those containers and their fields are walked
+    (matching and retiring still see the whole part, so every claim counts): the plan's
+    changes on those containers, their tables and columns are the same as without `focus`;
+    elsewhere changes are missing (and a new tag definition's spelling is chosen among the
+    focus's tables alone), so a caller keeps only the focus's changes."""
     with gc_paused():
         sc = scope_ or scope(shared, settings, rules, used_domains)
         prefixes = sc.prefixes if only is None else {
@@ -204,7 +210,7 @@ def plan_partitioned(
                    and (only is None or k.id in only)]
         for part in _matched(parts, prefixes):
             ctx = _plan_part(shared, part, settings, sc, owned_by_part.pop(part.datastore_id, {}),
-                             rules, human_tags)
+                             rules, human_tags, focus)
             _merge(top, ctx)
             skipped += [k for k in ctx.matches.skipped if k.level != "datastore"]
         top.matches = dataclasses.replace(sc.matches, skipped=tuple(skipped))
@@ -232,14 +238,23 @@ def part_snapshot(shared: Snapshot, part: Part) -> Snapshot:
 
 def _plan_part(shared: Snapshot, part: Part, settings: PlanSettings, sc: Scope,
                owned: Mapping[str, Any], rules: Sequence[MappingConfig],
-               human_tags: set[str] | None) -> Context:
+               human_tags: set[str] | None, focus: frozenset[int] | None = None) -> Context:
     snapshot = part_snapshot(shared, part)
-    ctx = Context(snapshot, settings, match(snapshot, rules, sc.domain_guids), owned, rules,
-                  human_tags)
+    matches = match(snapshot, rules, sc.domain_guids)
+    ctx = Context(snapshot, settings, matches if focus is None else _focused(matches, focus, snapshot),
+                  owned, rules, human_tags)
     _containers(ctx)
     _fields(ctx)
+    ctx.matches = matches  # retiring asks whether any container still claims an asset
     retire(ctx)
     return ctx
+
+
+def _focused(m: MatchResult, focus: frozenset[int], snapshot: Snapshot) -> MatchResult:
+    """The matches of the `focus` containers and of their fields."""
+    return dataclasses.replace(
+        m, containers={c: g for c, g in m.containers.items() if c in focus},
+        fields={f: g for f, g in m.fields.items() if snapshot.fields[f].container_id in focus})
 
 
 def _merge(top: Context, ctx: Context) -> None:
