@@ -13,8 +13,8 @@ Events are hints, never state: a key only says which table to read again. For a 
 2. **targeted refresh**: those containers and their fields (with their check and anomaly
    counts), their datastores, the Atlan tables with their columns and the Links on them,
    saved as a new snapshot in which everything else carries on (`State.save_patch`);
-3. the same pure planner (`plan_partitioned`, restricted to those datastores), its changes
-   kept to the batch's tables and datastores;
+3. the same pure planner (`plan_partitioned`, restricted to those datastores, walking only
+   the batch's containers), its changes kept to the batch's tables and datastores;
 4. changes of the kinds in `[watch] auto_apply` are stored as a plan and applied
    (`apply_plan`: journaled, re-read before writing, resumable); tag removals only within
    `max_removal_share`; everything else is stored as a plan and saved to a file under
@@ -218,21 +218,34 @@ class Reconciler:
                 # read the definitions again, or every value would look missing
                 definitions = [*await a.tag_defs(), *await a.cm_defs()]
                 cm_defs = [d for d in definitions if d.kind == "a.cmdef" and d.display_name in cm_names]
-            if batch.named:
+            if batch.named:  # first: it adds the moved containers' tables to the batch
                 await self._changed_in(q, batch)
-            datastores = await asyncio.gather(*(q.datastore(i) for i in batch.datastores))
-            containers = await q.containers_by_id(batch.container_ids)
-            dfs = {d.id for d in datastores if d.store_type == "dfs"}
-            tables = [c for c in containers if c.container_type == "table" and c.datastore_id not in dfs]
-            fields = await asyncio.gather(*(self._fields(q, c) for c in tables))
-            schemas = [prefix[:-1] for prefix in batch.datastores.values()]
-            assets = [x async for x in a.assets_under(batch.tables, exact=schemas, cm_def=cm_defs)]
-            known = set(shared.tag_defs) | {d.hashed_name for d in definitions if d.kind == "a.tagdef"}
-            if any(h not in known for x in assets for h in x.tags):
-                # a tag made since the snapshot (its events carry only the hashed name)
-                definitions += [d for d in await a.tag_defs() if d.hashed_name not in shared.tag_defs]
-            links = await self._links(a, [x.guid for x in assets if x.qualified_name in batch.tables],
-                                      link_names)
+
+            async def qualytics_side() -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+                datastores = await asyncio.gather(*(q.datastore(i) for i in batch.datastores))
+                containers = await q.containers_by_id(batch.container_ids)
+                dfs = {d.id for d in datastores if d.store_type == "dfs"}
+                tables = [c for c in containers
+                          if c.container_type == "table" and c.datastore_id not in dfs]
+                fields = await asyncio.gather(*(self._fields(q, c) for c in tables))
+                return list(datastores), containers, tables, list(fields)
+
+            async def atlan_side() -> tuple[list[Any], list[Any], list[Any]]:
+                schemas = [prefix[:-1] for prefix in batch.datastores.values()]
+                assets = [x async for x in a.assets_under(batch.tables, exact=schemas, cm_def=cm_defs)]
+                known = set(shared.tag_defs) | {d.hashed_name for d in definitions if d.kind == "a.tagdef"}
+                made = []
+                if any(h not in known for x in assets for h in x.tags):
+                    # a tag made since the snapshot (its events carry only the hashed name)
+                    made = [d for d in await a.tag_defs() if d.hashed_name not in shared.tag_defs]
+                links = await self._links(a, [x.guid for x in assets if x.qualified_name in batch.tables],
+                                          link_names)
+                return assets, links, made
+
+            # both sides at once: a reconcile waits for the slower, not for the sum
+            (datastores, containers, tables, fields), (assets, links, made) = await asyncio.gather(
+                qualytics_side(), atlan_side())
+            definitions += made
             for side, http in (("atlan", clients.atlan_http), ("qualytics", clients.qualytics_http)):
                 out.requests[side] += http.stats.total
                 out.rate_limited[side] += http.stats.rate_limited
@@ -297,13 +310,13 @@ class Reconciler:
             owned = st.owned()
             display = {h: d.display_name for h, d in shared.tag_defs.items()}
             human = human_tag_names(st.tagged_assets(sid), owned_tag_index(owned), display)
-        else:  # what qatlan owns on these datastores' schemas, tables, columns and containers
-            owned = st.owned(_owned_prefixes(shared, sc.prefixes, only))
+        else:  # what qatlan owns on the batch's schemas, tables, columns and containers
+            owned = st.owned(_owned_prefixes(shared, sc.prefixes, only, batch))
         parts = (st.load_part(sid, i, sc.prefixes[i]) for i in sorted(only))
         base = {"lineage": st.lineage, "serial": st.serial, "snapshot_id": sid}
         whole = plan_partitioned(shared, parts, self.settings, rules=self.config.mappings,
                                  owned=owned, human_tags=human, scope_=sc, only=only, base=base,
-                                 created_at=iso_utc(self.now()))
+                                 focus=frozenset(batch.container_ids), created_at=iso_utc(self.now()))
         keep = [c for c in whole.changes if _in_batch(c, batch)]
         needed = {n for c in keep for n in c.target.get("needs") or ()}
         keep += [c for c in whole.changes if c.address in needed and c not in keep]
@@ -398,16 +411,19 @@ def _signature(c: QContainer) -> tuple:
     return (c.last_profiled, c.last_scanned, c.active_checks, c.active_anomalies, c.score)
 
 
-def _owned_prefixes(shared: Any, prefixes: Mapping[int, str], only: Iterable[int]) -> list[str]:
-    """Ownership address prefixes of these datastores: their schema (itself and below) and
-    their Qualytics datastore (itself and its containers and fields)."""
+def _owned_prefixes(shared: Any, prefixes: Mapping[int, str], only: Iterable[int], batch: _Batch) -> list[str]:
+    """Ownership address prefixes of a batch: its datastores' schemas and Qualytics
+    datastores (themselves only), its tables (themselves and their columns) and its
+    containers (themselves and their fields)."""
     out = []
     for ds_id in only:
-        schema = prefixes[ds_id][:-1]
-        out += [f"atlan:{schema}#", f"atlan:{schema}/"]
         ds = shared.datastores.get(ds_id)
-        name = ds.name if ds else str(ds_id)
-        out += [f"qualytics:{name}#", f"qualytics:{name}/"]
+        out += [f"atlan:{prefixes[ds_id][:-1]}#", f"{addresses.qualytics_asset(ds.name if ds else str(ds_id))}#"]
+    for table in batch.tables:
+        out += [f"atlan:{table}#", f"atlan:{table}/"]
+    for c in batch.containers.values():
+        mine = addresses.qualytics_asset(batch.names.get(c.datastore_id, str(c.datastore_id)), c.name)
+        out += [f"{mine}#", f"{mine}/"]
     return out
 
 
