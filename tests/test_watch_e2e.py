@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from conftest import TOKENS_ENV, make_sandbox
-from stateful_apply import cli_app, server_writes, write_live_config
+from stateful_apply import SEARCH, cli_app, server_writes, write_live_config
 from typer.testing import CliRunner
 
 from qatlan.config import load_config
@@ -59,10 +59,10 @@ def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "it") 
 class Rig:
     """A sandbox, a config and a watcher (in a thread, or a `qatlan watch` process)."""
 
-    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **watch: Any):
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec: str = SPEC, **watch: Any):
         for k, v in TOKENS_ENV.items():
             monkeypatch.setenv(k, v)
-        self.sb = make_sandbox(SPEC).start()
+        self.sb = make_sandbox(spec).start()
         self.port = free_port()
         self.tmp = tmp_path
         settings = {"listen": f"127.0.0.1:{self.port}", "poll_interval": "3600s", "debounce": 0.3,
@@ -386,5 +386,34 @@ def test_a_poll_does_not_take_qatlan_s_own_writes_for_changes_but_finds_a_person
                        trust_env=False, timeout=10)
         assert r.status_code in (200, 204), r.text
         assert reconciler.poll()[0] == [f"a:{table}"]
+    finally:
+        rig.close()
+
+
+def test_a_poll_reads_atlan_from_the_latest_snapshot_not_from_an_older_mark(tmp_path, monkeypatch):
+    """After a refresh (a full resync), a poll does not page through what that refresh read
+    again: it starts from the newer of its own mark and the snapshot's."""
+    from qatlan.watch import Reconciler
+    from qatlan.watch.poll import ATLAN_MARK
+
+    rig = Rig(tmp_path, monkeypatch, spec="tables=40,columns=3,seed=4")
+    try:
+        rig.first_sync()
+        refreshed = CliRunner().invoke(cli_app(), ["refresh", "--full", "-c", str(rig.config_path)],
+                                       env=TOKENS_ENV)
+        assert refreshed.exit_code == 0, refreshed.output
+        with State.open(rig.state_path) as st:
+            st.set_watch_mark(ATLAN_MARK, 1)  # a watcher that last polled long before
+
+        def searches() -> int:
+            return sum(e["count"] for e in rig.sb.atlan_app.ops.stats.to_json()["endpoints"]
+                       if e["path"] == SEARCH)
+
+        before = searches()
+        keys, _, _ = Reconciler(rig.config, rig.state_path).poll()
+        assert keys == []
+        # one page, (nearly) empty: from the old mark the poll would page through the 160
+        # tables and columns the first sync wrote, 100 a page
+        assert searches() - before == 1
     finally:
         rig.close()

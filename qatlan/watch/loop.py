@@ -101,6 +101,7 @@ class Watcher:
         self.server: uvicorn.Server | None = None
         self.reconciles = 0
         self.last_error: str | None = None
+        self._resyncing = False  # the worker runs a full resync: polls wait
 
     # ---- life cycle
     def stop(self) -> None:
@@ -212,7 +213,9 @@ class Watcher:
     async def _poller(self) -> None:
         while not self._stop.is_set():
             await self._sleep(self.w.poll_interval)
-            if not self._stop.is_set():
+            # a full resync reads everything: a poll beside it would page through what the
+            # resync reads and writes; the next poll starts from the snapshot it saved
+            if not self._stop.is_set() and not self._resyncing:
                 await self._poll()
 
     # ---- the worker: resyncs and reconciles, one at a time
@@ -280,12 +283,15 @@ class Watcher:
     async def _resync(self) -> None:
         started = self.now()
         _log(logging.INFO, "full resync")
+        self._resyncing = True
         try:
             outcome = await asyncio.to_thread(self.reconciler.everything, full=True)
         except Exception as exc:  # noqa: BLE001
+            self._resyncing = False
             self._failed("full resync failed; trying again after the poll interval", exc)
             await self._sleep(self.w.poll_interval)
             return
+        self._resyncing = False
         self._st.set_watch_mark(RESYNC_MARK, started)
         self._record(outcome, self.now() - started)
 

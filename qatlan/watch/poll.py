@@ -89,7 +89,11 @@ async def poll_keys(st: State, clients: Any, settings: Any, rules: Any,
         keys += [container_key(i) for i in known if i not in now]
     conns = sorted({m.connection_qn for m in sc.matches.datastores.values()})
     if conns:
-        mark = st.watch_mark(ATLAN_MARK) or st.watermarks(sid).get("atlan_max_update_time") or 0
+        # the newer of the poll's own mark and what the latest snapshot read: after a full
+        # resync (or a refresh by hand) nothing older needs paging through again (at M, the
+        # first sync's writes alone are ~200,000 columns: 20 minutes of a poll's budget)
+        mark = max(int(st.watch_mark(ATLAN_MARK) or 0),
+                   int(st.watermarks(sid).get("atlan_max_update_time") or 0))
         by_schema = {prefix: ds_id for ds_id, prefix in sc.prefixes.items()}
         hits = []
         async for a in clients.atlan.assets(conns, type_names=_POLLED_TYPES,
