@@ -417,3 +417,23 @@ def test_a_poll_reads_atlan_from_the_latest_snapshot_not_from_an_older_mark(tmp_
         assert searches() - before == 1
     finally:
         rig.close()
+
+
+def _metric(rig: Rig, name: str) -> float:
+    text = httpx.get(f"{rig.url}/metrics", trust_env=False, timeout=5).text
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+def test_the_webhooks_of_qatlan_s_own_writes_cost_no_reconcile(rig):
+    """Atlan sends an event for each of qatlan's writes too: the keys they queue are dropped
+    when due (their update times are within qatlan's writes), not reconciled."""
+    rig.deliver()
+    cid, guid = rig.pairs()[2]
+    before = rig.health()["reconciles"]
+    _new_score(rig, cid, 44.4)
+    wait_for(lambda: rig.cm(guid) == 44.4, 20, "the score")
+    rig.idle()
+    time.sleep(1.0)  # the write's own event, delivered and due (debounce 0.3 s)
+    rig.idle()
+    assert _metric(rig, "qatlan_watch_own_writes_total") >= 1
+    assert rig.health()["reconciles"] == before + 1

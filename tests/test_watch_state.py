@@ -186,3 +186,28 @@ def test_polls_and_reconciles_split_atlan_s_request_budget(tmp_path):
     assert budgets(400) == (300, 100)
     assert budgets(5) == (4, 1)
     assert budgets(0) == (0, 0)  # no client-side limit stays none
+
+
+def test_a_key_queued_only_by_qatlan_s_own_writes_is_told_apart():
+    with State.open(":memory:") as st:
+        st.record_echoes([("t1", 100, 200), ("t2", 100, 200)])
+        st.enqueue(["a:x/T1"], now=1, debounce=0, source="atlan", updates={"a:x/T1": [("t1", 150)]})
+        st.enqueue(["a:x/T1"], now=2, debounce=0, source="atlan", updates={"a:x/T1": [("t1", 200)]})
+        # a person's write after qatlan's read-back
+        st.enqueue(["a:x/T2"], now=1, debounce=0, source="atlan", updates={"a:x/T2": [("t2", 150)]})
+        st.enqueue(["a:x/T2"], now=2, debounce=0, source="atlan", updates={"a:x/T2": [("t2", 201)]})
+        # an Atlan event, then a poll (which reports no update): reconciled
+        st.enqueue(["a:x/T3"], now=1, debounce=0, source="atlan", updates={"a:x/T3": [("t1", 150)]})
+        st.enqueue(["a:x/T3"], now=2, debounce=0, source="poll")
+        st.enqueue(["q:c:1"], now=1, debounce=0, source="qualytics")
+        due = st.due_keys(10, 10)
+        assert [d["key"] for d in st.own_writes(due)] == ["a:x/T1"]
+
+
+def test_a_key_with_more_events_than_are_kept_is_reconciled():
+    from qatlan.state.watchq import MAX_UPDATES
+    with State.open(":memory:") as st:
+        st.record_echoes([("t1", 0, 10_000)])
+        for i in range(MAX_UPDATES + 1):
+            st.enqueue(["a:x/T1"], now=i, debounce=0, source="atlan", updates={"a:x/T1": [("t1", i + 1)]})
+        assert st.own_writes(st.due_keys(10_000, 10)) == []

@@ -291,6 +291,14 @@ def _echo_stamps(db: Database) -> None:
     db["echo_stamps"].create_index(["after_ms"])
 
 
+@_step
+def _watch_updates(db: Database) -> None:
+    # issue 15: the (GUID, updateTime) pairs of the Atlan events that queued a key, while every event
+    # for it named one (NULL once any other event or a poll named the key): a key whose
+    # events were all qatlan's own writes is dropped without a reconcile
+    db["watch_queue"].add_column("updates", str)
+
+
 SCHEMA_VERSION = len(_STEPS)
 
 

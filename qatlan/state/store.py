@@ -196,8 +196,13 @@ class State:
                                     taken_at=taken_at or iso_utc())
 
     # ---- qatlan watch: the work queue and watermarks (qatlan.state.watchq)
-    def enqueue(self, keys: Iterable[str], *, now: float, debounce: float, source: str) -> int:
-        return watchq.enqueue(self._db, keys, now=now, debounce=debounce, source=source)
+    def enqueue(self, keys: Iterable[str], *, now: float, debounce: float, source: str,
+                updates: Mapping[str, Iterable[tuple[str, int]]] | None = None) -> int:
+        return watchq.enqueue(self._db, keys, now=now, debounce=debounce, source=source, updates=updates)
+
+    def own_writes(self, due: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """The due keys whose events all reported qatlan's own writes (`watchq.own_writes`)."""
+        return watchq.own_writes(self._db, due)
 
     def due_keys(self, now: float, limit: int) -> list[dict[str, Any]]:
         return watchq.due(self._db, now, limit)

@@ -10,33 +10,64 @@ event came for it meanwhile, so a kill at any point loses nothing (at-least-once
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlite_utils import Database
 
 from qatlan.state.base import write_transaction
 
-__all__ = ["ECHO_KEEP_MS", "done", "due", "echo_stamps", "enqueue", "get_mark", "next_due", "queue_depth",
-           "rebase", "record_echoes", "retry", "set_mark"]
+__all__ = ["ECHO_KEEP_MS", "MAX_UPDATES", "done", "due", "echo_stamps", "enqueue", "get_mark", "next_due",
+           "own_writes", "queue_depth", "rebase", "record_echoes", "retry", "set_mark"]
 
 #: how long an echo stamp is kept, counted back from the newest one (Atlan's clock)
 ECHO_KEEP_MS = 7 * 24 * 3600 * 1000
 
 
-def enqueue(db: Database, keys: Iterable[str], *, now: float, debounce: float, source: str) -> int:
-    """Queue `keys` (due `debounce` seconds after now); returns how many keys were new."""
-    rows = [(k, now + debounce, now, now, source) for k in dict.fromkeys(keys)]
+#: at most this many (GUID, updateTime) pairs are kept per queued key (more: NULL)
+MAX_UPDATES = 50
+
+
+def enqueue(db: Database, keys: Iterable[str], *, now: float, debounce: float, source: str,
+            updates: Mapping[str, Iterable[tuple[str, int]]] | None = None) -> int:
+    """Queue `keys` (due `debounce` seconds after now); returns how many keys were new.
+
+    `updates`: key → the (Atlan GUID, updateTime) pairs its event reported. A key keeps the
+    pairs of all its events while each event had some; one without (a Qualytics event, a
+    poll) makes it NULL: such a key is reconciled whatever qatlan wrote."""
+    updates = updates or {}
+    rows = []
+    for k in dict.fromkeys(keys):
+        pairs = [[g, int(ms)] for g, ms in updates.get(k, ())]
+        rows.append((k, now + debounce, now, now, source, json.dumps(pairs) if pairs else None))
     if not rows:
         return 0
     with write_transaction(db):
         before = queue_depth(db)
         db.conn.executemany(
-            "INSERT INTO watch_queue (key, due, first_seen, last_seen, events, attempts, source) "
-            "VALUES (?, ?, ?, ?, 1, 0, ?) ON CONFLICT(key) DO UPDATE SET "
+            "INSERT INTO watch_queue (key, due, first_seen, last_seen, events, attempts, source, updates) "
+            "VALUES (?, ?, ?, ?, 1, 0, ?, ?) ON CONFLICT(key) DO UPDATE SET "
             "due = max(watch_queue.due, excluded.due), last_seen = excluded.last_seen, "
-            "events = watch_queue.events + 1", rows)
+            "events = watch_queue.events + 1, updates = CASE "
+            "WHEN watch_queue.updates IS NULL OR excluded.updates IS NULL THEN NULL "
+            f"WHEN json_array_length(watch_queue.updates) >= {MAX_UPDATES} THEN NULL "
+            "ELSE (SELECT json_group_array(json(value)) FROM (SELECT value FROM json_each(watch_queue.updates) "
+            "UNION ALL SELECT value FROM json_each(excluded.updates))) END", rows)
         return queue_depth(db) - before
+
+
+def own_writes(db: Database, rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The due rows whose every event reported an update qatlan made itself: an update time
+    within one of its writes to that asset (`echo_stamps`: after its re-read, at most its
+    read-back)."""
+    rows = [r for r in rows if r.get("updates")]
+    pairs = {r["key"]: json.loads(r["updates"]) for r in rows}
+    stamps = echo_stamps(db, {g for ps in pairs.values() for g, _ in ps})
+
+    def mine(guid: str, ms: int) -> bool:
+        return any(before < ms <= after for before, after in stamps.get(guid, ()))
+
+    return [r for r in rows if pairs[r["key"]] and all(mine(g, ms) for g, ms in pairs[r["key"]])]
 
 
 def due(db: Database, now: float, limit: int) -> list[dict[str, Any]]:

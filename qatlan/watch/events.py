@@ -142,6 +142,8 @@ class AtlanEvent:
     guid: str | None = None
     keys: tuple[str, ...] = ()
     reason: str = ""
+    #: the entity's `updateTime` (epoch ms) as the event reports it, when it does
+    update_time: int | None = None
 
 
 def parse_atlan(body: bytes | str | Mapping[str, Any]) -> AtlanEvent:
@@ -162,7 +164,9 @@ def parse_atlan(body: bytes | str | Mapping[str, Any]) -> AtlanEvent:
     table = _table_of(type_name, attributes)
     if table is None:
         return AtlanEvent("ignored", operation, type_name, guid, reason=f"a {type_name} is not a table qatlan syncs")
-    return AtlanEvent("event", operation, type_name, guid, keys=(atlan_key(table),))
+    ut = entity.get("updateTime")
+    update_time = ut if isinstance(ut, int) and not isinstance(ut, bool) and ut > 0 else None
+    return AtlanEvent("event", operation, type_name, guid, keys=(atlan_key(table),), update_time=update_time)
 
 
 def _table_of(type_name: str, attributes: Mapping[str, Any]) -> str | None:

@@ -195,12 +195,16 @@ class Watcher:
         return server
 
     # ---- the queue
-    def on_keys(self, source: str, event_type: str, keys: tuple[str, ...]) -> None:
-        """The listener's and poller's way in: queue the keys (in the state), wake the worker."""
+    def on_keys(self, source: str, event_type: str, keys: tuple[str, ...],
+                updates: tuple[tuple[str, int], ...] = ()) -> None:
+        """The listener's and poller's way in: queue the keys (in the state), wake the worker.
+        `updates`: the (GUID, updateTime) an Atlan event reported, by which a key that only
+        qatlan's own writes queued is dropped when it comes due."""
         if self._st is None:
             raise RuntimeError("not running")
         debounce = self.w.debounce if source != "poll" else 0.0
-        self._st.enqueue(keys, now=self.now(), debounce=debounce, source=source)
+        self._st.enqueue(keys, now=self.now(), debounce=debounce, source=source,
+                         updates={k: updates for k in keys} if updates else None)
         self.metrics.queue_depth.set(self._st.queue_depth())
         self._wake.set()
 
@@ -250,7 +254,18 @@ class Watcher:
         self._up(True)
 
     async def _reconcile(self, due: list[dict[str, Any]]) -> None:
-        st, keys, started = self._st, [d["key"] for d in due], self.now()
+        st = self._st
+        echoes = st.own_writes(due)  # events of qatlan's own writes: nothing to read again
+        if echoes:
+            st.keys_done(echoes)
+            self.metrics.own_writes.inc(len(echoes))
+            _log(logging.DEBUG, "dropped keys queued by qatlan's own writes", keys=len(echoes))
+            dropped = {d["key"] for d in echoes}
+            due = [d for d in due if d["key"] not in dropped]
+            if not due:
+                self.metrics.queue_depth.set(st.queue_depth())
+                return
+        keys, started = [d["key"] for d in due], self.now()
         for d in due:
             self.metrics.debounce.observe(max(0.0, started - d["first_seen"]))
         try:

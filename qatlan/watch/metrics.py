@@ -34,6 +34,9 @@ class WatchMetrics:
         self.rejected = Counter(
             "qatlan_watch_rejected_total", "Webhook requests refused, by source and reason "
             "(secret, size, malformed, method)", ["source", "reason"], registry=r)
+        self.own_writes = Counter(
+            "qatlan_watch_own_writes_total", "Work keys dropped unreconciled: every Atlan event that "
+            "queued them reported one of qatlan's own writes", registry=r)
         self.queue_depth = Gauge(
             "qatlan_watch_queue_depth", "Work keys waiting to be reconciled", registry=r)
         self.debounce = Histogram(

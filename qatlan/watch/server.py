@@ -47,8 +47,11 @@ QUALYTICS_SECRET_ENV = "QATLAN_QUALYTICS_FLOW_SECRET"
 #: 1 MiB: an Atlan event is a few kB; a Flow message far less
 DEFAULT_MAX_BODY = 1_048_576
 
-#: on_keys(source, event_type, keys): queue the keys; may be async; raising makes the sender retry
-OnKeys = Callable[[str, str, tuple[str, ...]], Awaitable[None] | None]
+#: on_keys(source, event_type, keys): queue the keys; may be async; raising makes the sender retry.
+#: An on_keys that takes an `updates` keyword also gets, for an Atlan event, the entity's
+#: (GUID, updateTime) (`((guid, ms),)`, or `()` when the event lacks them): the watcher tells
+#: qatlan's own writes by them
+OnKeys = Callable[..., Awaitable[None] | None]
 
 _LOG = logging.getLogger("qatlan.watch")
 _ENV = {"atlan": ATLAN_SECRET_ENV, "qualytics": QUALYTICS_SECRET_ENV}
@@ -122,6 +125,8 @@ class _Receiver:
     def __init__(self, on_keys: OnKeys, secrets: dict[str, str | None], metrics: WatchMetrics,
                  max_body: int, allow_unsigned: bool, logger: logging.Logger):
         self.on_keys = on_keys
+        params = inspect.signature(on_keys).parameters.values()
+        self._updates = any(p.name == "updates" or p.kind is p.VAR_KEYWORD for p in params)
         self._secrets = secrets
         self.metrics = metrics
         self.max_body = max_body
@@ -176,7 +181,7 @@ class _Receiver:
 
     async def _handle(self, source: str, body: bytes) -> Response:
         try:
-            event_type, keys, note = _read_event(source, body)
+            event_type, keys, note, updates = _read_event(source, body)
         except EventError as exc:
             raise _Refused(400, "malformed", str(exc)) from None
         self.metrics.event(source, event_type)
@@ -185,7 +190,8 @@ class _Receiver:
         if not keys:
             return JSONResponse({"queued": 0, "ignored": note})
         try:
-            result = self.on_keys(source, event_type, keys)
+            result = (self.on_keys(source, event_type, keys, updates=updates) if self._updates
+                      else self.on_keys(source, event_type, keys))
             if inspect.isawaitable(result):
                 await result
         except Exception as exc:  # the queue refused: the sender should retry later
@@ -204,17 +210,19 @@ def _given_secret(source: str, request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def _read_event(source: str, body: bytes) -> tuple[str, tuple[str, ...], str]:
-    """(event type for metrics and on_keys, keys, why nothing is queued)."""
+def _read_event(source: str, body: bytes) -> tuple[str, tuple[str, ...], str, tuple[tuple[str, int], ...]]:
+    """(event type for metrics and on_keys, keys, why nothing is queued, the Atlan entity's
+    (GUID, updateTime) when the event gives both)."""
     if source == "atlan":
         event = parse_atlan(body)
         if event.kind == "validation":
-            return "validation", (), ""
+            return "validation", (), "", ()
         if event.kind == "ignored":
-            return "ignored", (), event.reason
-        return event.operation or "event", event.keys, ""
+            return "ignored", (), event.reason, ()
+        updates = ((event.guid, event.update_time),) if event.guid and event.update_time else ()
+        return event.operation or "event", event.keys, "", updates
     found = parse_qualytics(body)
-    return found.event_type, found.keys, ""
+    return found.event_type, found.keys, "", ()
 
 
 def _healthz(health: Callable[[], dict[str, Any]]) -> Callable[[Request], Awaitable[Response]]:
