@@ -16,8 +16,8 @@ the state last saw it, as keys of tables to reconcile.
   it (`echo_stamps`, `qatlan.apply.atlan`). A hit is skipped when a chain of such stamps
   leads from the state's update time of the asset to the hit's, i.e. every update since the
   state last read the asset was one of qatlan's writes. Known window: a person's write that
-  lands between qatlan's re-read and its write is folded into qatlan's stamp, and waits for
-  the periodic full resync (or the next event on that table).
+  lands between qatlan's re-read and its read-back is folded into qatlan's stamp, and waits
+  for the periodic full resync (or the next event on that table).
 
 What neither signal shows (a tag put on a Qualytics field by hand) waits for the periodic
 full resync (`[watch] resync_every`).

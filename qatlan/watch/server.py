@@ -125,7 +125,10 @@ class _Receiver:
     def __init__(self, on_keys: OnKeys, secrets: dict[str, str | None], metrics: WatchMetrics,
                  max_body: int, allow_unsigned: bool, logger: logging.Logger):
         self.on_keys = on_keys
-        params = inspect.signature(on_keys).parameters.values()
+        try:
+            params = list(inspect.signature(on_keys).parameters.values())
+        except (TypeError, ValueError):  # a callable without a signature: keys only
+            params = []
         self._updates = any(p.name == "updates" or p.kind is p.VAR_KEYWORD for p in params)
         self._secrets = secrets
         self.metrics = metrics
