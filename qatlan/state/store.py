@@ -324,14 +324,9 @@ class State:
     def owned_at(self, addresses: Iterable[str]) -> dict[str, Any]:
         """address -> the value qatlan last wrote there, for these exact addresses (those it
         owns nothing at are left out): an apply's journal reads only what its changes touch."""
-        wanted = sorted(set(addresses))
-        out: dict[str, Any] = {}
-        for i in range(0, len(wanted), 500):
-            part = wanted[i:i + 500]
-            for address, value in self._db.execute(
-                    f"SELECT address, value FROM ownership WHERE address IN ({','.join('?' * len(part))})", part):
-                out[address] = json.loads(value)
-        return out
+        rows = self._db.execute("SELECT address, value FROM ownership WHERE address IN "
+                                "(SELECT value FROM json_each(?))", [json.dumps(sorted(set(addresses)))])
+        return {address: json.loads(value) for address, value in rows}
 
     def owned_item_count(self) -> int:
         """Items qatlan owns, counted as `qatlan.planner.owned_item_count` counts them (each

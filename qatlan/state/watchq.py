@@ -59,7 +59,8 @@ def enqueue(db: Database, keys: Iterable[str], *, now: float, debounce: float, s
 def own_writes(db: Database, rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The due rows whose every event reported an update qatlan made itself: an update time
     within one of its writes to that asset (`echo_stamps`: after its re-read, at most its
-    read-back)."""
+    read-back). Each event names one update, so containment is enough; a poll sees only an
+    asset's latest update and needs a chain of stamps instead (`qatlan.watch.poll.is_echo`)."""
     rows = [r for r in rows if r.get("updates")]
     pairs = {r["key"]: json.loads(r["updates"]) for r in rows}
     stamps = echo_stamps(db, {g for ps in pairs.values() for g, _ in ps})
@@ -137,10 +138,8 @@ def record_echoes(db: Database, stamps: Iterable[tuple[str, int, int]]) -> None:
 def echo_stamps(db: Database, guids: Iterable[str]) -> dict[str, list[tuple[int, int]]]:
     """GUID → its (before, after) update times around qatlan's writes, oldest first."""
     out: dict[str, list[tuple[int, int]]] = {}
-    wanted = list(dict.fromkeys(guids))
-    for i in range(0, len(wanted), 500):
-        part = wanted[i:i + 500]
-        for g, b, a in db.execute("SELECT guid, before_ms, after_ms FROM echo_stamps WHERE guid IN "
-                                  f"({','.join('?' * len(part))}) ORDER BY before_ms, after_ms", part):
-            out.setdefault(g, []).append((b, a))
+    for g, b, a in db.execute("SELECT guid, before_ms, after_ms FROM echo_stamps WHERE guid IN "
+                              "(SELECT value FROM json_each(?)) ORDER BY before_ms, after_ms",
+                              [json.dumps(sorted(set(guids)))]):
+        out.setdefault(g, []).append((b, a))
     return out
