@@ -196,30 +196,38 @@ def make_plan(config: Config, state: State, options: PlanOptions = PlanOptions()
 def make_stored_plan(config: Config, state: State, options: PlanOptions = PlanOptions(), *,
                      now: Callable[[], float] = time.time, progress: ProgressFn | None = None,
                      out: str | os.PathLike[str] | None = None, key: str | None = None,
-                     **transports: Any) -> tuple[Plan, str]:
+                     lazy: bool = False, **transports: Any) -> tuple[Plan, str]:
     """`make_plan`, returning `(plan, plan_checksum(plan))` (the checksum comes from storing).
 
     With `out`, the plan is also saved to that file (`qatlan plan --out`, signed with `key`),
     from the same encoding that stores it: the plan is serialised once. The file's folder is
     checked before any work, and no file is left when planning fails or is refused.
+
+    With nothing changed since a stored plan (same `plan_inputs`), that plan is stored again
+    with this snapshot and time without being decoded (incremental planning at its
+    coarsest: a query and a copy, not a walk). `lazy=True` then returns it with its changes
+    left in the state (`StoredChanges`: counted and listed asset by asset on demand, decoded
+    whole only when walked), which is what rendering needs; otherwise they are decoded.
     """
     settings = settings_from(config, options)
     with contextlib.ExitStack() as stack:
         writer = stack.enter_context(PlanFileWriter(out)) if out is not None else None
+        tee = writer.write if writer else None
         with state.run("plan") as run:
             snapshot_id = _snapshot_id(config, state, options, now, progress, transports, run.id)
             base = _base(config, state, snapshot_id)
             inputs = plan_inputs(config, settings, base, state.owned_serial)
-            twin = _same_plan(state, inputs, base, now)
+            twin = state.plan_by_inputs(inputs)
             if twin is None:
                 # the snapshot is freed when _plan returns, before the plan is stored
                 result, owned = _plan(config, state, settings, snapshot_id, base, now)
                 check_removals(result, owned_item_count(owned), settings)
-                changes_from = None
+                checksum = state.save_plan(result, run.id, tee=tee, inputs=inputs)
             else:
-                changes_from, result = twin
-            checksum = state.save_plan(result, run.id, tee=writer.write if writer else None,
-                                       inputs=inputs, changes_from=changes_from)
+                checksum, result = state.save_repeat(twin, base, iso_utc(now()), run.id,
+                                                     tee=tee, inputs=inputs)
+                if not lazy:
+                    result = dataclasses.replace(result, changes=tuple(result.changes))
             if writer is not None:
                 writer.commit(checksum, key)
             run.finish("ok", counts=result.summary())
@@ -256,19 +264,6 @@ def plan_inputs(config: Config, settings: PlanSettings, base: Mapping[str, Any],
     }
     text = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _same_plan(state: State, inputs: str, base: Mapping[str, Any],
-               now: Callable[[], float]) -> tuple[int, Plan] | None:
-    """(id of the stored plan holding its change rows, plan): the stored plan computed from
-    the same inputs, for this snapshot and time, or None. With nothing changed since the
-    last plan, planning again costs reading that plan, not loading and walking the snapshot
-    (incremental planning at its coarsest)."""
-    same = state.plan_by_inputs(inputs)
-    if same is None:
-        return None
-    rows_of, plan_ = same
-    return rows_of, dataclasses.replace(plan_, base=dict(base), created_at=iso_utc(now()))
 
 
 def _plan(config: Config, state: State, settings: PlanSettings, snapshot_id: int,

@@ -99,7 +99,7 @@ def plan(
     with open_state(state_path(cfg, state), create=not no_refresh) as st, \
             locked(st, "plan", lock_timeout):
         try:
-            result, checksum = make_stored_plan(cfg, st, options, progress=progress, out=out,
+            result, checksum = make_stored_plan(cfg, st, options, progress=progress, out=out, lazy=True,
                                                 key=os.environ.get(PLAN_KEY_ENV) or None)
         finally:
             progress.close()

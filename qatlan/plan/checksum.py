@@ -8,20 +8,36 @@ different times are different plans. It is hashed piece by piece, never held who
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from qatlan.plan.encode import iter_json
 from qatlan.plan.model import Plan
 
-__all__ = ["canonical_pieces", "plan_checksum"]
+__all__ = ["canonical_pieces", "canonical_sections", "plan_checksum"]
 
 
 def canonical_pieces(data: Plan | Mapping[str, Any]) -> Iterator[bytes]:
     """The canonical JSON (sorted keys, no spaces) of a plan or plan dict, in pieces."""
+    for _, piece in canonical_sections(data):
+        yield piece
+
+
+def canonical_sections(data: Plan | Mapping[str, Any]) -> Iterator[tuple[str | None, bytes]]:
+    """`canonical_pieces`, each with the top-level key whose value it belongs to (None: the
+    braces, commas and keys between the values), so a reader can note where a value sits."""
     parts = data.json_parts() if isinstance(data, Plan) else data
-    for text in iter_json(parts, sort_keys=True, separators=(",", ":")):
-        yield text.encode()
+    if not parts:
+        yield None, b"{}"
+        return
+    opening = b"{"
+    for key in sorted(parts):
+        yield None, opening + json.dumps(key).encode() + b":"
+        for text in iter_json(parts[key], sort_keys=True, separators=(",", ":")):
+            yield key, text.encode()
+        opening = b","
+    yield None, b"}"
 
 
 def plan_checksum(plan: Plan | Mapping[str, Any]) -> str:

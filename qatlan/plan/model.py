@@ -33,7 +33,7 @@ from qatlan.errors import PlanFileError
 from qatlan.model import Skip
 from qatlan.plan.encode import LazyList, change_json
 
-__all__ = ["FORMAT_VERSION", "Action", "Change", "Conflict", "Plan", "own"]
+__all__ = ["FORMAT_VERSION", "Action", "Change", "Conflict", "Plan", "change_kind", "own", "tally"]
 
 FORMAT_VERSION = 1
 
@@ -112,6 +112,41 @@ class Conflict:
         return {"address": self.address, "rule": self.rule, "message": self.message}
 
 
+#: the four columns of a tally's kinds and of `Plan.counts`, in order
+COUNTED = (Action.CREATE, Action.UPDATE, Action.DELETE, Action.ADOPT)
+_COLUMN = {a: i for i, a in enumerate(COUNTED)}
+
+
+def change_kind(address: str) -> str:
+    """What a change is about, for counting: "definition", or "<side>:<part kind>" such as
+    "atlan:cm", "atlan:tag", "qualytics:tag"."""
+    if addresses.is_typedef(address):
+        return "definition"
+    part = addresses.parse(address)[1]
+    return f"{addresses.side(address)}:{part.partition(':')[0] if ':' in part else part}"
+
+
+def tally(changes: Sequence[Change]) -> dict[str, Any]:
+    """What a plan's summaries need from its changes, without the changes:
+    {"changes": n, "assets": distinct assets changed (definitions aside),
+     "kinds": {kind: [create, update, delete, adopt]}} (no-ops are not counted).
+    A stored plan keeps this beside its changes, so it can be summarised unread."""
+    kinds: dict[str, list[int]] = {}
+    assets: set[str] = set()
+    for c in changes:
+        col = _COLUMN.get(c.action)
+        if col is None:
+            continue
+        address = c.address
+        row = kinds.get(kind := change_kind(address))
+        if row is None:
+            row = kinds[kind] = [0, 0, 0, 0]
+        row[col] += 1
+        if kind != "definition":
+            assets.add(addresses.parse(address)[0])
+    return {"changes": len(changes), "assets": len(assets), "kinds": kinds}
+
+
 @dataclass(frozen=True)
 class Plan:
     changes: tuple[Change, ...]
@@ -132,7 +167,14 @@ class Plan:
 
     def is_empty(self) -> bool:
         """No change to make (there may still be `waiting` ones: see `in_sync`)."""
+        if hasattr(self.changes, "tally"):
+            return not any(self.counts().values())
         return all(c.action is Action.NOOP for c in self.changes)
+
+    def tally(self) -> dict[str, Any]:
+        """`tally(self.changes)`; a stored plan's changes answer it without being read."""
+        stored = getattr(self.changes, "tally", None)
+        return stored() if stored is not None else tally(self.changes)
 
     def in_sync(self) -> bool:
         """Both sides agree: nothing to change and nothing waiting for a definition."""
@@ -141,12 +183,17 @@ class Plan:
     def counts(self) -> dict[str, int]:
         """{"add", "change", "destroy", "adopt"} as in
         `Plan: N to adopt, A to add, C to change, D to destroy.`"""
-        out = {"add": 0, "change": 0, "destroy": 0, "adopt": 0}
-        names = {Action.ADOPT: "adopt", Action.CREATE: "add", Action.UPDATE: "change",
-                 Action.DELETE: "destroy"}
+        names = ("add", "change", "destroy", "adopt")  # the COUNTED actions
+        if hasattr(self.changes, "tally"):
+            totals = [0, 0, 0, 0]
+            for row in self.tally()["kinds"].values():
+                totals = [t + n for t, n in zip(totals, row)]
+            return dict(zip(names, totals))
+        out = dict.fromkeys(names, 0)
         for c in self.changes:
-            if c.action in names:
-                out[names[c.action]] += 1
+            col = _COLUMN.get(c.action)
+            if col is not None:
+                out[names[col]] += 1
         return out
 
     def summary(self) -> dict[str, int]:

@@ -16,7 +16,7 @@ from qatlan.render.lines import (
     conflict_counts,
     counts_line,
     freshness_line,
-    groups,
+    iter_groups,
     header,
     plural,
     skip_counts,
@@ -97,13 +97,12 @@ def _tail(plan: Plan, paint: _Paint) -> list[str]:
 
 def _changes(plan: Plan, paint: _Paint, max_assets: int = 0) -> Iterator[list[str]]:
     sym = {s: f"    {p} " for s, p in paint.sym.items()}
-    shown = hidden_assets = hidden_changes = 0
-    for subject, changes in groups(plan.changes):
+    shown = shown_changes = 0
+    for subject, changes in iter_groups(plan.changes):
         if max_assets and shown >= max_assets:
-            hidden_assets += 1
-            hidden_changes += len(changes)
-            continue
+            break
         shown += 1
+        shown_changes += len(changes)
         block = [paint("#", "  " + header(subject, changes))]
         append = block.append
         for change, part in changes:
@@ -111,10 +110,15 @@ def _changes(plan: Plan, paint: _Paint, max_assets: int = 0) -> Iterator[list[st
                 append(sym[s] + text)
         append("")
         yield block
-    if hidden_assets:
-        yield [f"  ... and {plural(hidden_changes, 'change')} on {plural(hidden_assets, 'more asset')} "
-               "not listed here (the summary below counts them all; `qatlan show FILE` or "
-               "`--json` lists every change, `--max-assets 0` lists them here)", ""]
+    if max_assets and shown >= max_assets:  # the rest is counted, not read
+        t = plan.tally()
+        definitions = sum(t["kinds"].get("definition", ()))
+        hidden_assets = definitions + t["assets"] - shown
+        hidden_changes = sum(map(sum, t["kinds"].values())) - shown_changes
+        if hidden_assets:
+            yield [f"  ... and {plural(hidden_changes, 'change')} on {plural(hidden_assets, 'more asset')} "
+                   "not listed here (the summary below counts them all; `qatlan show FILE` or "
+                   "`--json` lists every change, `--max-assets 0` lists them here)", ""]
 
 
 def _definitions_missing(plan: Plan) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,6 +18,7 @@ from qatlan import addresses
 from qatlan.model import CM_ATTRIBUTES
 from qatlan.normalize import epoch_ms, format_duration
 from qatlan.plan import Action, Change, Plan
+from qatlan.plan.model import change_kind
 
 Line = tuple[str, str]
 
@@ -195,9 +196,11 @@ Group = tuple[str, list[tuple[Change, str]]]
 
 def groups(changes: Iterable[Change]) -> list[Group]:
     """[(header subject, [(change, part)])]: each definition alone and first, then assets
-    sorted by address (no-ops are not listed)."""
+    in the order of their first change's address (a plan's changes are sorted by address, so
+    this is address order; no-ops are not listed)."""
     definitions: list[Group] = []
     by_asset: dict[str, list[tuple[Change, str]]] = {}
+    first: dict[str, str] = {}
     for c in changes:
         if c.action is Action.NOOP:
             continue
@@ -208,8 +211,19 @@ def groups(changes: Iterable[Change]) -> list[Group]:
         bucket = by_asset.get(asset)
         if bucket is None:
             bucket = by_asset[asset] = []
+            first[asset] = c.address
+        elif c.address < first[asset]:
+            first[asset] = c.address
         bucket.append((c, part))
-    return definitions + sorted(by_asset.items(), key=lambda kv: kv[0])
+    return definitions + sorted(by_asset.items(), key=lambda kv: first[kv[0]])
+
+
+def iter_groups(changes: Iterable[Change]) -> Iterator[Group]:
+    """`groups(changes)` one at a time. A stored plan's changes (`iter_groups` of their own)
+    are read from the state only as far as the caller goes: listing the first assets of a
+    million changes reads those assets' rows, not the million."""
+    own = getattr(changes, "iter_groups", None)
+    return own() if own is not None else iter(groups(changes))
 
 
 def header(subject: str, changes: list[tuple[Change, str]]) -> str:
@@ -232,26 +246,15 @@ KINDS = (
     ("qualytics:tag", "Qualytics tags (external)"),
 )
 _KIND_LABEL = dict(KINDS)
-_COLUMN = {Action.CREATE: 0, Action.UPDATE: 1, Action.DELETE: 2, Action.ADOPT: 3}
 
 
 def kind_of(change: Change) -> str:
-    side = addresses.side(change.address)
-    if addresses.is_typedef(change.address):
-        return "definition"
-    part = addresses.parse(change.address)[1]
-    return f"{side}:{part.partition(':')[0] if ':' in part else part}"
+    return change_kind(change.address)
 
 
 def breakdown(plan: Plan) -> list[tuple[str, int, int, int, int]]:
     """[(kind label, add, change, destroy, adopt)] for the kinds present, in a fixed order."""
-    counts: dict[str, list[int]] = {}
-    for c in plan.changes:
-        col = _COLUMN.get(c.action)
-        if col is None:
-            continue
-        row = counts.setdefault(kind_of(c), [0, 0, 0, 0])
-        row[col] += 1
+    counts = plan.tally()["kinds"]
     order = [k for k, _ in KINDS] + sorted(k for k in counts if k not in _KIND_LABEL)
     return [(_KIND_LABEL.get(k, k), *counts[k]) for k in order if k in counts]
 

@@ -19,7 +19,7 @@ from qatlan.render.lines import (
     conflict_counts,
     counts_line,
     freshness_line,
-    groups,
+    iter_groups,
     header,
     skip_counts,
     status_line,
@@ -102,7 +102,7 @@ def _changes_block(plan: Plan, budget: int) -> tuple[str, int]:
         return "", 0
     blocks: list[str] = []
     shown = used = 0
-    for subject, changes in groups(plan.changes):
+    for subject, changes in iter_groups(plan.changes):
         lines = [header(subject, changes)]
         for change, part in changes:
             lines += [_MD_SYMBOL[s] + text for s, text in change_lines(change, part)]

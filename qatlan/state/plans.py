@@ -3,28 +3,42 @@
 Stored for audit and for `apply`, which finds an interrupted run's plan here. The JSON is
 hashed and compressed piece by piece: only the compressed body (about a tenth of the JSON)
 is held whole. Each change and conflict is also a row (`plan_changes`, `plan_conflicts`) that
-any SQLite tool can query; a plan reused unchanged (same inputs) points at its twin's rows
-(`plans.changes_from`) instead of repeating them.
+any SQLite tool can query. A plan made again from the same inputs (`save_repeat`) points at
+its twin (`plans.changes_from`) for its rows and its body: its JSON is the twin's with its own
+`base` and `created_at`, spliced in at the offsets the twin recorded (`plans.spans`), so it is
+streamed, hashed and written to a plan file without being parsed, and summarised from the
+twin's `tally`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import sqlite3
 import zlib
-from typing import Any, Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from sqlite_utils import Database
 
 from qatlan import addresses
 from qatlan.normalize import iso_utc
-from qatlan.plan import Plan, canonical_pieces
+from qatlan.plan import Change, Plan
+from qatlan.plan.checksum import canonical_sections
+from qatlan.plan.model import COUNTED, change_kind
 from qatlan.state.base import write_transaction
 
-__all__ = ["backfill_rows", "load_plan", "plan_by_inputs", "plan_id", "save_plan"]
+__all__ = ["StoredChanges", "backfill_rows", "load_plan", "plan_by_inputs", "plan_id", "save_plan",
+           "save_repeat", "take_over_body"]
 
+_COUNTED = {a: i for i, a in enumerate(COUNTED)}
 #: zlib level of plan bodies (1: fast; plans compress ~10x anyway)
 _ZLIB_LEVEL = 1
+
+
+#: the top-level values whose place in the canonical text `plans.spans` records
+_SPANNED = ("base", "changes", "created_at")
 
 
 def save_plan(db: Database, p: Plan, run_id: int | None = None,
@@ -36,14 +50,35 @@ def save_plan(db: Database, p: Plan, run_id: int | None = None,
     was computed from (`plan_by_inputs` finds it again). `changes_from`: the stored plan whose
     changes and conflicts `p` repeats (their rows are shared, not written again)."""
     digest, packer, packed = hashlib.sha256(), zlib.compressobj(_ZLIB_LEVEL), []
-    for piece in canonical_pieces(p):
+    spans: dict[str, list[int]] = {}
+    at = 0
+    for key, piece in canonical_sections(p):
         digest.update(piece)
         packed.append(packer.compress(piece))
         if tee is not None:
             tee(piece)
+        if key in _SPANNED:
+            spans.setdefault(key, [at, at])[1] = at + len(piece)
+        at += len(piece)
     packed.append(packer.flush())
     checksum = digest.hexdigest()
     row = {
+        **_row(p, run_id, checksum, inputs, changes_from),
+        "body": b"".join(packed),
+        "spans": json.dumps(spans, sort_keys=True),
+    }
+    del packed
+    with write_transaction(db):
+        plan_id = db["plans"].insert(row).last_pk
+        if changes_from is None:
+            counts = _insert_rows(db, plan_id, p)
+            db.execute("UPDATE plans SET tally = ? WHERE id = ?", [json.dumps(counts), plan_id])
+    return checksum
+
+
+def _row(p: Plan, run_id: int | None, checksum: str, inputs: str | None,
+         changes_from: int | None) -> dict[str, Any]:
+    return {
         "created_at": p.created_at or iso_utc(),
         "run_id": run_id,
         "snapshot_id": p.base.get("snapshot_id"),
@@ -51,16 +86,140 @@ def save_plan(db: Database, p: Plan, run_id: int | None = None,
         "serial": p.base.get("serial", 0),
         "checksum": checksum,
         "summary": json.dumps(p.summary()),
-        "body": b"".join(packed),
         "inputs": inputs,
         "changes_from": changes_from,
+        "base": json.dumps(dict(p.base), sort_keys=True, default=str),
     }
-    del packed
+
+
+def save_repeat(db: Database, path: str, twin: int, base: Mapping[str, Any], created_at: str,
+                run_id: int | None = None, tee: Callable[[bytes], None] | None = None,
+                inputs: str | None = None) -> tuple[str, Plan]:
+    """Store the plan stored as `twin` (a `plan_by_inputs` answer) again, made at
+    `created_at` from `base`, and return (its checksum, the plan).
+
+    Nothing is decoded or encoded again: the twin's canonical text streams from its
+    compressed body with the two values replaced, hashed and handed to `tee` on the way,
+    and the new row stores no body of its own (it is read from the twin's, `changes_from`).
+    The plan returned holds its changes in the state (`StoredChanges`): summaries and the
+    first assets' listing read little, and only a caller that walks every change decodes
+    them. `path` is the state file the changes are read from (after this connection closes).
+    """
+    spans, tally_json, summary = db.execute(
+        "SELECT spans, tally, summary FROM plans WHERE id = ?", [twin]).fetchone()
+    digest, head, tail = hashlib.sha256(), [], []
+    spans = json.loads(spans)
+    # where the changes sit in the new text: the base before them may differ in length
+    moved = len(_canonical(dict(base))) - (spans["base"][1] - spans["base"][0])
+    changes = [spans["changes"][0] + moved, spans["changes"][1] + moved]
+    at = 0
+    for piece in _spliced(db, twin, base, created_at):
+        digest.update(piece)
+        if tee is not None:
+            tee(piece)
+        end = at + len(piece)
+        if at < changes[0]:
+            head.append(piece[:changes[0] - at])
+        if end > changes[1]:
+            tail.append(piece[max(0, changes[1] - at):])
+        at = end
+    checksum = digest.hexdigest()
+    data = json.loads(b"".join(head) + b"[]" + b"".join(tail))
+    stored = StoredChanges(path, twin, json.loads(tally_json))
+    p = dataclasses.replace(Plan.from_dict(data), changes=stored)
+    row = {**_row(p, run_id, checksum, inputs, twin), "body": b"", "summary": summary}
     with write_transaction(db):
-        plan_id = db["plans"].insert(row).last_pk
-        if changes_from is None:
-            _insert_rows(db, plan_id, p)
-    return checksum
+        db["plans"].insert(row)
+    return checksum, p
+
+
+def _spliced(db: Database, plan_id: int, base: Mapping[str, Any] | None = None,
+             created_at: str | None = None) -> Iterator[bytes]:
+    """The canonical text of stored plan `plan_id`, in pieces, with its base and created_at
+    (or those given): a repeat (empty body) is its twin's text with its own two values."""
+    row = db.execute("SELECT body, base, created_at, changes_from FROM plans WHERE id = ?",
+                     [plan_id]).fetchone()
+    body, own_base, own_created, twin = row
+    if body and base is None:  # a whole body, read as it is
+        yield from _inflate(body)
+        return
+    if not body:  # a repeat: its twin's text with its own values
+        base, created_at = json.loads(own_base), own_created
+        plan_id = twin
+        body = db.execute("SELECT body FROM plans WHERE id = ?", [twin]).fetchone()[0]
+    spans = json.loads(db.execute("SELECT spans FROM plans WHERE id = ?", [plan_id]).fetchone()[0])
+    edits = sorted([(*spans["base"], _canonical(dict(base or {}))),
+                    (*spans["created_at"], _canonical(created_at))])
+    yield from _replace(_inflate(body), edits)
+
+
+def take_over_body(db: Database, heir: int) -> None:
+    """Give repeat `heir` a body of its own (its twin's text with its own values, compressed
+    again), for when its twin is deleted (`state prune`); a plan with a body keeps it."""
+    body, twin = db.execute("SELECT body, changes_from FROM plans WHERE id = ?", [heir]).fetchone()
+    if body or twin is None:
+        return
+    spans, tally_json = db.execute("SELECT spans, tally FROM plans WHERE id = ?", [twin]).fetchone()
+    packer, packed, at, spans, new = zlib.compressobj(_ZLIB_LEVEL), [], 0, json.loads(spans), {}
+    own_base, own_created = db.execute("SELECT base, created_at FROM plans WHERE id = ?",
+                                       [heir]).fetchone()
+    base_len = len(_canonical(json.loads(own_base)))
+    created_len = len(_canonical(own_created))
+    moved = base_len - (spans["base"][1] - spans["base"][0])
+    new["base"] = [spans["base"][0], spans["base"][0] + base_len]
+    new["changes"] = [spans["changes"][0] + moved, spans["changes"][1] + moved]
+    start = spans["created_at"][0] + moved
+    new["created_at"] = [start, start + created_len]
+    for piece in _spliced(db, heir):
+        packed.append(packer.compress(piece))
+    packed.append(packer.flush())
+    db.execute("UPDATE plans SET body = ?, spans = ?, tally = ? WHERE id = ?",
+               [b"".join(packed), json.dumps(new, sort_keys=True), tally_json, heir])
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _inflate(body: bytes, size: int = 1 << 20) -> Iterator[bytes]:
+    unpack = zlib.decompressobj()
+    for start in range(0, len(body), size):
+        out = unpack.decompress(body[start:start + size])
+        if out:
+            yield out
+    rest = unpack.flush()
+    if rest:
+        yield rest
+
+
+def _replace(chunks: Iterable[bytes], edits: list[tuple[int, int, bytes]]) -> Iterator[bytes]:
+    """`chunks` (one text in pieces) with each `(start, end, text)` of `edits` (sorted,
+    not overlapping) replacing the bytes from start to end."""
+    pending = list(reversed(edits))
+    at = 0  # where the chunk starts in the text
+    written = False  # the first pending edit's text was yielded (its bytes run on)
+    for chunk in chunks:
+        end = at + len(chunk)
+        pos = at
+        while pending and pending[-1][0] < end:
+            start, stop, text = pending[-1]
+            if pos < start:
+                yield chunk[pos - at:start - at]
+                pos = start
+            if not written:
+                yield text
+                written = True
+            if stop > end:
+                pos = end
+                break
+            pos = stop
+            pending.pop()
+            written = False
+        if pos < end:
+            yield chunk[pos - at:]
+        at = end
+    if pending and not written:  # an edit at the very end of the text
+        yield pending[-1][2]
 
 
 def _asset(address: str) -> str:
@@ -71,16 +230,35 @@ def _text(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def _insert_rows(db: Database, plan_id: int, p: Plan) -> None:
-    """`p`'s changes and conflicts as rows of plan `plan_id`."""
+def _insert_rows(db: Database, plan_id: int, p: Plan) -> dict[str, Any]:
+    """`p`'s changes and conflicts as rows of plan `plan_id`; returns the changes' `tally`
+    (counted on the way, each address parsed once)."""
+    kinds: dict[str, list[int]] = {}
+    assets: set[str] = set()
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for c in p.changes:
+            address = c.address
+            asset, part = addresses.parse(address)
+            col = _COUNTED.get(c.action)
+            if col is not None:
+                kind = change_kind(address)
+                row = kinds.get(kind)
+                if row is None:
+                    row = kinds[kind] = [0, 0, 0, 0]
+                row[col] += 1
+                if kind != "definition":
+                    assets.add(asset)
+            yield (plan_id, address, asset, part, c.action.value, _text(c.before),
+                   _text(c.after), c.reason, c.target.get("source"))
+
     db.conn.executemany(
         "INSERT INTO plan_changes (plan_id, address, asset, part, action, before, after, reason, "
-        "source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ((plan_id, c.address, *addresses.parse(c.address), c.action.value, _text(c.before),
-          _text(c.after), c.reason, c.target.get("source")) for c in p.changes))
+        "source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
     db.conn.executemany(
         "INSERT INTO plan_conflicts (plan_id, address, asset, rule, message) VALUES (?, ?, ?, ?, ?)",
         ((plan_id, c.address, _asset(c.address), c.rule, c.message) for c in p.conflicts))
+    return {"changes": len(p.changes), "assets": len(assets), "kinds": kinds}
 
 
 def backfill_rows(db: Database) -> None:
@@ -106,12 +284,15 @@ def plan_id(db: Database, checksum: str) -> int | None:
     return _latest(db, "id", checksum)
 
 
-def plan_by_inputs(db: Database, inputs: str) -> tuple[int, Plan] | None:
-    """(id of the plan whose change rows it has, plan): the newest stored plan computed
-    from `inputs` (see `save_plan`), or None."""
-    row = db.execute("SELECT coalesce(changes_from, id), body FROM plans WHERE inputs = ? "
-                     "ORDER BY id DESC LIMIT 1", [inputs]).fetchone()
-    return None if row is None else (row[0], _decode(row[1]))
+def plan_by_inputs(db: Database, inputs: str) -> int | None:
+    """The id of the stored plan holding the changes of the newest plan computed from
+    `inputs` (see `save_plan`), for `save_repeat`; None when there is none (or it was stored
+    before plans recorded where their values sit, and cannot be repeated unread)."""
+    row = db.execute(
+        "SELECT t.id FROM plans p JOIN plans t ON t.id = coalesce(p.changes_from, p.id) "
+        "WHERE p.inputs = ? AND t.spans IS NOT NULL AND t.tally IS NOT NULL "
+        "ORDER BY p.id DESC LIMIT 1", [inputs]).fetchone()
+    return None if row is None else row[0]
 
 
 def _decode(body: bytes) -> Plan:
@@ -120,5 +301,84 @@ def _decode(body: bytes) -> Plan:
 
 def load_plan(db: Database, checksum: str) -> Plan | None:
     """The stored plan with this checksum, or None."""
-    body = _latest(db, "body", checksum)
-    return None if body is None else _decode(body)
+    found = plan_id(db, checksum)
+    if found is None:
+        return None
+    return Plan.from_dict(json.loads(b"".join(_spliced(db, found))))
+
+
+class StoredChanges(Sequence[Change]):
+    """The changes of stored plan `plan_id` (one with change rows), read only when asked.
+
+    `len`, `tally()` and `iter_groups()` (the renderers' listing, asset by asset from the
+    change rows, as far as the caller reads) cost a query; anything else (indexing,
+    iteration) decodes the plan body's changes once, with their targets, and keeps them.
+    Each read opens the state file `path` read-only, so it works after the state closed.
+    """
+
+    def __init__(self, path: str, plan_id: int, counts: Mapping[str, Any]):
+        self.path, self.plan_id, self._tally = path, plan_id, dict(counts)
+        self._all: tuple[Change, ...] | None = None
+
+    def __len__(self) -> int:
+        return int(self._tally["changes"])
+
+    def tally(self) -> dict[str, Any]:
+        return self._tally
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+
+    def iter_groups(self) -> Iterator[tuple[str, list[tuple[Change, str]]]]:
+        """What `qatlan.render.lines.groups` makes of these changes, a group at a time:
+        each definition alone and first, then each asset's changes in address order."""
+        conn = self._connect()
+        try:
+            cols = "address, asset, part, action, before, after, reason, source"
+            where = "plan_id = ? AND action != 'no-op'"
+            typedef = (addresses.TYPEDEF_PREFIX, addresses.TYPEDEF_PREFIX[:-1] + "$")
+            for row in conn.execute(f"SELECT {cols} FROM plan_changes WHERE {where} AND "
+                                    "address >= ? AND address < ? ORDER BY address",
+                                    [self.plan_id, *typedef]):
+                yield row[0], [(_change(row), row[2])]
+            asset, group = None, []
+            for row in conn.execute(f"SELECT {cols} FROM plan_changes WHERE {where} AND NOT "
+                                    "(address >= ? AND address < ?) ORDER BY address",
+                                    [self.plan_id, *typedef]):
+                if row[1] != asset and group:
+                    yield asset, group
+                    group = []
+                asset = row[1]
+                group.append((_change(row), row[2]))
+            if group:
+                yield asset, group
+        finally:
+            conn.close()
+
+    def _changes(self) -> tuple[Change, ...]:
+        if self._all is None:
+            conn = self._connect()
+            try:
+                body, spans = conn.execute("SELECT body, spans FROM plans WHERE id = ?",
+                                           [self.plan_id]).fetchone()
+            finally:
+                conn.close()
+            start, end = json.loads(spans)["changes"]
+            text = zlib.decompress(body)[start:end]
+            del body
+            self._all = tuple(map(Change.from_dict, json.loads(text)))
+        return self._all
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._changes()[index]
+
+    def __iter__(self) -> Iterator[Change]:
+        return iter(self._changes())
+
+
+def _change(row: tuple[Any, ...]) -> Change:
+    """A change from its row, for display: its target holds only its `source`."""
+    address, _, _, action, before, after, reason, source = row
+    return Change(address, action, None if before is None else json.loads(before),
+                  None if after is None else json.loads(after), reason,
+                  {"source": source} if source is not None else {})

@@ -29,6 +29,7 @@ from sqlite_utils import Database
 from qatlan.errors import StateError
 from qatlan.normalize import iso_utc
 from qatlan.state.base import write_transaction
+from qatlan.state import plans
 
 __all__ = ["PruneResult", "prune"]
 
@@ -112,6 +113,7 @@ def _prune_plans(db: Database, first: int) -> int:
                  if h not in doomed]
         if heirs:  # a kept plan shares this plan's rows: it takes them over
             heir = heirs[0]
+            plans.take_over_body(db, heir)  # before it stops being a repeat
             for table in ("plan_changes", "plan_conflicts"):
                 db.execute(f"UPDATE {table} SET plan_id = ? WHERE plan_id = ?", [heir, pid])
             db.execute("UPDATE plans SET changes_from = NULL WHERE id = ?", [heir])

@@ -299,6 +299,17 @@ def _watch_updates(db: Database) -> None:
     db["watch_queue"].add_column("updates", str)
 
 
+@_step
+def _plan_spans(db: Database) -> None:
+    # issue 13: a plan made again from the same inputs is its twin's body with `base` and
+    # `created_at` replaced. `spans`: where the base, changes and created_at values sit in
+    # the body's JSON text; `base`: the plan's own base (a repeat's body is empty and read
+    # from its twin's, `changes_from`); `tally`: the counts its summaries need
+    # (`qatlan.plan.model.tally`), so a repeat is summarised without reading its changes
+    for column in ("spans", "base", "tally"):
+        db["plans"].add_column(column, str)
+
+
 SCHEMA_VERSION = len(_STEPS)
 
 

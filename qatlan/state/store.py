@@ -127,10 +127,21 @@ class State:
         `plans.save_plan`)."""
         return plans.save_plan(self._db, plan, run_id, tee, inputs, changes_from)
 
-    def plan_by_inputs(self, inputs: str) -> tuple[int, Plan] | None:
-        """(id of the plan holding its change rows, plan): the newest stored plan computed
-        from `inputs`, or None."""
+    def plan_by_inputs(self, inputs: str) -> int | None:
+        """The id of the stored plan holding the changes of the newest plan computed from
+        `inputs` (for `save_repeat`), or None."""
+        if str(self.path) == ":memory:":  # a repeat reads its changes from the file later
+            return None
         return plans.plan_by_inputs(self._db, inputs)
+
+    def save_repeat(self, twin: int, base: Mapping[str, Any], created_at: str,
+                    run_id: int | None = None, tee: Callable[[bytes], None] | None = None,
+                    inputs: str | None = None) -> tuple[str, Plan]:
+        """Store stored plan `twin` again with a new base and time, unread; returns (its
+        checksum, the plan, whose changes stay in the state until walked). See
+        `plans.save_repeat`."""
+        return plans.save_repeat(self._db, str(self.path), twin, base, created_at, run_id, tee,
+                                 inputs)
 
     @property
     def owned_serial(self) -> int:
