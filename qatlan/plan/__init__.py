@@ -1,7 +1,9 @@
 """The plan: what qatlan would change, as data, and how it is saved.
 
-    Plan, Change, Action, Conflict   the model (model.py); `own` says what a change owns
-    plan_checksum                    a plan's identity (checksum.py)
+    Plan, Change, Action, Conflict   the model (model.py); `own` says what a change owns;
+                                     `tally` counts changes by kind (`change_kind`)
+    plan_checksum                    a plan's identity (checksum.py); canonical_sections
+                                     its JSON in pieces, each with its top-level key
     write_plan_file, read_plan_file  `qatlan plan --out FILE` files (file.py); PlanFileWriter
                                      writes one from pieces as they are produced
     iter_json, LazyList              plan JSON in pieces (encode.py)
@@ -9,7 +11,7 @@
 Pure except for file.py, which reads and writes plan files.
 """
 
-from qatlan.plan.checksum import canonical_pieces, plan_checksum
+from qatlan.plan.checksum import canonical_pieces, canonical_sections, plan_checksum
 from qatlan.plan.encode import LazyList, iter_json
 from qatlan.plan.file import (
     PLAN_FILE_VERSION,
@@ -21,9 +23,10 @@ from qatlan.plan.file import (
     signature_ok,
     write_plan_file,
 )
-from qatlan.plan.model import FORMAT_VERSION, Action, Change, Conflict, Plan, own
+from qatlan.plan.model import COUNTED, FORMAT_VERSION, Action, Change, Conflict, Plan, change_kind, own, tally
 
 __all__ = [
+    "COUNTED",
     "FORMAT_VERSION",
     "PLAN_FILE_VERSION",
     "Action",
@@ -34,6 +37,8 @@ __all__ = [
     "PlanFileWriter",
     "SavedPlan",
     "canonical_pieces",
+    "canonical_sections",
+    "change_kind",
     "iter_json",
     "own",
     "plan_checksum",
@@ -41,5 +46,6 @@ __all__ = [
     "read_saved_plan",
     "sign",
     "signature_ok",
+    "tally",
     "write_plan_file",
 ]

@@ -17,8 +17,7 @@ from typing import Any
 from qatlan import addresses
 from qatlan.model import CM_ATTRIBUTES
 from qatlan.normalize import epoch_ms, format_duration
-from qatlan.plan import Action, Change, Plan
-from qatlan.plan.model import change_kind
+from qatlan.plan import Action, Change, Plan, change_kind
 
 Line = tuple[str, str]
 

@@ -24,9 +24,7 @@ from sqlite_utils import Database
 
 from qatlan import addresses
 from qatlan.normalize import iso_utc
-from qatlan.plan import Change, Plan
-from qatlan.plan.checksum import canonical_sections
-from qatlan.plan.model import COUNTED, change_kind
+from qatlan.plan import COUNTED, Change, Plan, canonical_sections, change_kind
 from qatlan.state.base import write_transaction
 
 __all__ = ["StoredChanges", "backfill_rows", "load_plan", "plan_by_inputs", "plan_id", "save_plan",
