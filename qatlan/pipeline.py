@@ -36,6 +36,7 @@ from qatlan.model import Snapshot
 from qatlan.normalize import iso_utc
 from qatlan.plan import Plan, PlanFileWriter, SavedPlan, signature_ok
 from qatlan.planner import (
+    ChangeSink,
     PlanSettings,
     check_removals,
     human_tag_names,
@@ -205,9 +206,13 @@ def make_stored_plan(config: Config, state: State, options: PlanOptions = PlanOp
 
     With nothing changed since a stored plan (same `plan_inputs`), that plan is stored again
     with this snapshot and time without being decoded (incremental planning at its
-    coarsest: a query and a copy, not a walk). `lazy=True` then returns it with its changes
-    left in the state (`StoredChanges`: counted and listed asset by asset on demand, decoded
-    whole only when walked), which is what rendering needs; otherwise they are decoded.
+    coarsest: a query and a copy, not a walk).
+
+    `lazy=True` is for callers that only show the plan (`qatlan plan`): each datastore's
+    changes are spilled to a temporary file as soon as they are planned, and the plan comes
+    back with its changes left in the state (`StoredChanges`: counted and listed asset by
+    asset on demand, decoded whole only when walked). Memory then follows the largest
+    datastore, not the plan. Otherwise the changes are in memory, as `Change` objects.
     """
     settings = settings_from(config, options)
     with contextlib.ExitStack() as stack:
@@ -219,10 +224,14 @@ def make_stored_plan(config: Config, state: State, options: PlanOptions = PlanOp
             inputs = plan_inputs(config, settings, base, state.owned_serial)
             twin = state.plan_by_inputs(inputs)
             if twin is None:
-                # the snapshot is freed when _plan returns, before the plan is stored
-                result, owned = _plan(config, state, settings, snapshot_id, base, now)
+                # the snapshot is freed when _plan returns, before the plan is stored; with
+                # lazy, each datastore's changes are spilled to a file as they are planned
+                sink = stack.enter_context(state.change_spill()) if lazy else None
+                result, owned = _plan(config, state, settings, snapshot_id, base, now, sink)
                 check_removals(result, owned_item_count(owned), settings)
                 checksum = state.save_plan(result, run.id, tee=tee, inputs=inputs)
+                if lazy:  # listed from the rows just stored; the spill goes
+                    result = state.stored_changes(result, checksum)
             else:
                 checksum, result = state.save_repeat(twin, base, iso_utc(now()), run.id,
                                                      tee=tee, inputs=inputs)
@@ -267,7 +276,8 @@ def plan_inputs(config: Config, settings: PlanSettings, base: Mapping[str, Any],
 
 
 def _plan(config: Config, state: State, settings: PlanSettings, snapshot_id: int,
-          base: Mapping[str, Any], now: Callable[[], float]) -> tuple[Plan, dict[str, Any]]:
+          base: Mapping[str, Any], now: Callable[[], float],
+          sink: ChangeSink | None = None) -> tuple[Plan, dict[str, Any]]:
     """The plan of `snapshot_id` and the ownership it was made with (read after the refresh,
     which may have recorded writes of an interrupted apply).
 
@@ -288,7 +298,7 @@ def _plan(config: Config, state: State, settings: PlanSettings, snapshot_id: int
     parts = (state.load_part(snapshot_id, ds_id, prefix) for ds_id, prefix in sc.prefixes.items())
     result = plan_partitioned(shared, parts, settings, rules=config.mappings, owned=owned,
                               human_tags=human, scope_=sc, base=dict(base),
-                              created_at=iso_utc(now()))
+                              created_at=iso_utc(now()), sink=sink)
     return result, owned
 
 

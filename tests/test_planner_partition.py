@@ -18,7 +18,7 @@ from qatlan.model import Snapshot
 from qatlan.planner import human_tag_names, owned_tag_index, plan, plan_partitioned, split
 from strategies import two_datastores
 
-def _partitioned(world: Snapshot, owned: dict[str, Any], s, focus=None) -> Any:
+def _partitioned(world: Snapshot, owned: dict[str, Any], s, focus=None, sink=None) -> Any:
     shared, parts = split(world, s, owned=owned)
     human = None
     if s.overwrite_tags:
@@ -27,7 +27,8 @@ def _partitioned(world: Snapshot, owned: dict[str, Any], s, focus=None) -> Any:
                                 owned_tag_index(owned), display)
     used = {g for a in world.assets.values() if a.status == "ACTIVE" for g in a.domain_guids}
     return plan_partitioned(shared, iter(parts), s, owned=owned, human_tags=human,
-                            used_domains=used, base={"serial": 1}, created_at="t", focus=focus)
+                            used_domains=used, base={"serial": 1}, created_at="t", focus=focus,
+                            sink=sink)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

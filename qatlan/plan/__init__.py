@@ -23,10 +23,9 @@ from qatlan.plan.file import (
     signature_ok,
     write_plan_file,
 )
-from qatlan.plan.model import COUNTED, FORMAT_VERSION, Action, Change, Conflict, Plan, change_kind, own, tally
+from qatlan.plan.model import FORMAT_VERSION, Action, Change, Conflict, Plan, Tally, change_kind, own, tally
 
 __all__ = [
-    "COUNTED",
     "FORMAT_VERSION",
     "PLAN_FILE_VERSION",
     "Action",
@@ -36,6 +35,7 @@ __all__ = [
     "Plan",
     "PlanFileWriter",
     "SavedPlan",
+    "Tally",
     "canonical_pieces",
     "canonical_sections",
     "change_kind",

@@ -13,7 +13,7 @@ from functools import partial
 from operator import itemgetter
 from typing import Any
 
-__all__ = ["LazyList", "change_json", "iter_json"]
+__all__ = ["LazyList", "RawList", "change_json", "iter_json"]
 
 
 def change_json(change: Any) -> dict[str, Any]:
@@ -40,6 +40,21 @@ class LazyList:
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+class RawList:
+    """A list whose items come already encoded in the canonical form (sorted keys, no spaces,
+    ASCII): `pieces()` yields each item's text. `iter_json` writes them as they are when it
+    encodes canonically, and decodes them (`convert`) for any other form."""
+
+    __slots__ = ("convert", "pieces", "size")
+
+    def __init__(self, pieces: Callable[[], Iterator[str]], size: int,
+                 convert: Callable[[Any], Any]):
+        self.pieces, self.size, self.convert = pieces, size, convert
+
+    def __len__(self) -> int:
+        return self.size
 
 
 def iter_json(value: Any, *, sort_keys: bool = False,
@@ -70,6 +85,8 @@ def _walk(value: Any, dumps: Callable[[Any], str], separators: tuple[str, str],
             yield from _walk(item, dumps, separators, sort_keys, size)
             opening = separators[0]
         yield "}"
+    elif kind is RawList:
+        yield from _walk_raw(value, dumps, separators, sort_keys, size)
     elif kind is LazyList or (kind is list and len(value) > size):
         yield from _walk_list(value, dumps, separators[0], size)
     else:
@@ -86,4 +103,19 @@ def _walk_list(value: Any, dumps: Callable[[Any], str], separator: str,
             chunk = [convert(x) for x in chunk]
         yield opening + dumps(chunk)[1:-1]
         opening = separator
+    yield "]" if opening != "[" else "[]"
+
+
+def _walk_raw(value: RawList, dumps: Callable[[Any], str], separators: tuple[str, str],
+              sort_keys: bool, size: int) -> Iterator[str]:
+    canonical = separators == (",", ":") and sort_keys and dumps("\u00e9") == '"\\u00e9"'
+    opening, batch = "[", []
+    for text in value.pieces():
+        batch.append(text if canonical else dumps(value.convert(json.loads(text))))
+        if len(batch) >= size:
+            yield opening + separators[0].join(batch)
+            opening, batch = separators[0], []
+    if batch:
+        yield opening + separators[0].join(batch)
+        opening = separators[0]
     yield "]" if opening != "[" else "[]"

@@ -23,7 +23,7 @@ the object (guid, type, ids, hashed names); it is excluded from equality but rou
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -31,9 +31,9 @@ from typing import Any
 from qatlan import addresses
 from qatlan.errors import PlanFileError
 from qatlan.model import Skip
-from qatlan.plan.encode import LazyList, change_json
+from qatlan.plan.encode import LazyList, RawList, change_json
 
-__all__ = ["FORMAT_VERSION", "Action", "Change", "Conflict", "Plan", "change_kind", "own", "tally"]
+__all__ = ["FORMAT_VERSION", "Action", "Change", "Conflict", "Plan", "Tally", "change_kind", "own", "tally"]
 
 FORMAT_VERSION = 1
 
@@ -113,8 +113,7 @@ class Conflict:
 
 
 #: the four columns of a tally's kinds and of `Plan.counts`, in order
-COUNTED = (Action.CREATE, Action.UPDATE, Action.DELETE, Action.ADOPT)
-_COLUMN = {a: i for i, a in enumerate(COUNTED)}
+_COLUMN = {a: i for i, a in enumerate((Action.CREATE, Action.UPDATE, Action.DELETE, Action.ADOPT))}
 
 
 def change_kind(address: str) -> str:
@@ -122,29 +121,66 @@ def change_kind(address: str) -> str:
     "atlan:cm", "atlan:tag", "qualytics:tag"."""
     if addresses.is_typedef(address):
         return "definition"
-    part = addresses.parse(address)[1]
+    return _kind(address, addresses.parse(address)[1])
+
+
+def _kind(address: str, part: str) -> str:
     return f"{addresses.side(address)}:{part.partition(':')[0] if ':' in part else part}"
 
 
-def tally(changes: Sequence[Change]) -> dict[str, Any]:
+class Tally:
+    """Counts changes as they are added: what `tally` returns."""
+
+    __slots__ = ("adopted", "assets", "changes", "kinds", "removals")
+
+    def __init__(self) -> None:
+        self.kinds: dict[str, list[int]] = {}
+        self.assets: set[str] = set()
+        self.changes = self.removals = self.adopted = 0
+
+    def add(self, c: Change, asset: str | None = None, part: str | None = None) -> None:
+        """Count `c` (`asset` and `part`: its parsed address, when the caller has it)."""
+        self.changes += 1
+        if c.target:
+            self.adopted += int(c.target.get("adopt", 0))
+        action = c.action
+        col = _COLUMN.get(action)
+        if col is None:
+            return
+        address = c.address
+        if addresses.is_typedef(address):
+            kind = "definition"
+        else:
+            if asset is None or part is None:
+                asset, part = addresses.parse(address)
+            self.assets.add(asset)
+            kind = _kind(address, part)
+            # what the mass-removal rule counts (qatlan.planner.safety)
+            is_cm = part.startswith("cm:")
+            if action is Action.DELETE:
+                self.removals += len(c.before) if is_cm else 1
+            elif action is Action.UPDATE and is_cm:
+                self.removals += sum(1 for v in c.after.values() if v is None)
+        row = self.kinds.get(kind)
+        if row is None:
+            row = self.kinds[kind] = [0, 0, 0, 0]
+        row[col] += 1
+
+    def result(self) -> dict[str, Any]:
+        return {"changes": self.changes, "assets": len(self.assets), "kinds": self.kinds,
+                "removals": self.removals, "adopted": self.adopted}
+
+
+def tally(changes: Iterable[Change]) -> dict[str, Any]:
     """What a plan's summaries need from its changes, without the changes:
     {"changes": n, "assets": distinct assets changed (definitions aside),
-     "kinds": {kind: [create, update, delete, adopt]}} (no-ops are not counted).
+     "kinds": {kind: [create, update, delete, adopt]}, "removals": owned items removed,
+     "adopted": items taken over} (no-ops are counted in "changes" only).
     A stored plan keeps this beside its changes, so it can be summarised unread."""
-    kinds: dict[str, list[int]] = {}
-    assets: set[str] = set()
+    t = Tally()
     for c in changes:
-        col = _COLUMN.get(c.action)
-        if col is None:
-            continue
-        address = c.address
-        row = kinds.get(kind := change_kind(address))
-        if row is None:
-            row = kinds[kind] = [0, 0, 0, 0]
-        row[col] += 1
-        if kind != "definition":
-            assets.add(addresses.parse(address)[0])
-    return {"changes": len(changes), "assets": len(assets), "kinds": kinds}
+        t.add(c)
+    return t.result()
 
 
 @dataclass(frozen=True)
@@ -183,7 +219,7 @@ class Plan:
     def counts(self) -> dict[str, int]:
         """{"add", "change", "destroy", "adopt"} as in
         `Plan: N to adopt, A to add, C to change, D to destroy.`"""
-        names = ("add", "change", "destroy", "adopt")  # the COUNTED actions
+        names = ("add", "change", "destroy", "adopt")  # the _COLUMN actions
         if hasattr(self.changes, "tally"):
             totals = [0, 0, 0, 0]
             for row in self.tally()["kinds"].values():
@@ -207,8 +243,13 @@ class Plan:
 
     def json_parts(self) -> dict[str, Any]:
         """`to_dict()` with its lists as `LazyList`s, for `iter_json`: the same JSON text,
-        without a dict copy of every change held at once."""
-        return self._dict(LazyList, change_json)
+        without a dict copy of every change held at once. Changes that come encoded
+        already (a spilled plan's: `json_pieces`) are a `RawList`, written as they are."""
+        parts = self._dict(LazyList, change_json)
+        pieces = getattr(self.changes, "json_pieces", None)
+        if pieces is not None:
+            parts["changes"] = RawList(pieces, len(self.changes), _identity)
+        return parts
 
     def _dict(self, listed: Callable[[Sequence[Any], Callable[[Any], Any]], Any],
               change: Callable[[Change], Any]) -> dict[str, Any]:
@@ -254,6 +295,10 @@ class Plan:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+def _identity(value: Any) -> Any:
+    return value
 
 
 def own(owned: Mapping[str, Any], change: Change) -> tuple[str, Any]:

@@ -14,6 +14,7 @@ The rules are in docs/conflict-rules.md; matching is in qatlan.match and docs/ma
 
 from qatlan.planner.build import plan
 from qatlan.planner.context import human_tag_names, owned_tag_index
+from qatlan.planner.finish import ChangeSink
 from qatlan.planner.partition import (
     PART_TYPES,
     Part,
@@ -28,6 +29,6 @@ from qatlan.planner.partition import (
 from qatlan.planner.safety import check_removals, owned_item_count, removal_count
 from qatlan.planner.settings import PlanSettings
 
-__all__ = ["PART_TYPES", "Part", "PlanSettings", "Scope", "check_removals", "human_tag_names",
+__all__ = ["PART_TYPES", "ChangeSink", "Part", "PlanSettings", "Scope", "check_removals", "human_tag_names",
            "outside_assets", "owned_item_count", "owned_tag_index", "part_snapshot", "plan",
            "plan_partitioned", "removal_count", "schema_holder", "scope", "split"]

@@ -34,7 +34,7 @@ from qatlan.match import TABLE_TYPES, MatchResult, match, resolve_domains
 from qatlan.model import AAsset, ALink, QContainer, QField, Snapshot
 from qatlan.plan import Plan
 from qatlan.planner.context import Context
-from qatlan.planner.finish import finish
+from qatlan.planner.finish import ChangeSink, Collector, finish
 from qatlan.planner.retire import retire
 from qatlan.planner.settings import PlanSettings
 from qatlan.planner.walk import _containers, _datastores, _fields
@@ -181,6 +181,7 @@ def plan_partitioned(
     focus: frozenset[int] | None = None,
     base: Mapping[str, Any] | None = None,
     created_at: str = "",
+    sink: ChangeSink | None = None,
 ) -> Plan:
     """The plan `plan()` makes of the snapshot these parts come from (see the module doc).
 
@@ -192,7 +193,10 @@ def plan_partitioned(
     (matching and retiring still see the whole part, so every claim counts): the plan's
     changes on those containers, their tables and columns are the same as without `focus`;
     elsewhere changes are missing (and a new tag definition's spelling is chosen among the
-    focus's tables alone), so a caller keeps only the focus's changes."""
+    focus's tables alone), so a caller keeps only the focus's changes.
+
+    Each part's changes are finished and handed to `sink` as soon as the part is planned
+    (default: kept in memory); a sink that spills them keeps memory to the largest part."""
     with gc_paused():
         sc = scope_ or scope(shared, settings, rules, used_domains)
         prefixes = sc.prefixes if only is None else {
@@ -203,6 +207,7 @@ def plan_partitioned(
         matches = sc.matches if only is None else dataclasses.replace(
             sc.matches, datastores={i: m for i, m in sc.matches.datastores.items() if i in only})
         top = Context(shared, settings, matches, rest, rules, human_tags)
+        collector = Collector(settings, shared, sink)
         _datastores(top)
         if only is None:
             retire(top)
@@ -211,10 +216,12 @@ def plan_partitioned(
         for part in _matched(parts, prefixes):
             ctx = _plan_part(shared, part, settings, sc, owned_by_part.pop(part.datastore_id, {}),
                              rules, human_tags, focus)
+            collector.add(ctx.changes)
             _merge(top, ctx)
             skipped += [k for k in ctx.matches.skipped if k.level != "datastore"]
+            del ctx
         top.matches = dataclasses.replace(sc.matches, skipped=tuple(skipped))
-        return finish(top, base or {}, created_at)
+        return finish(top, base or {}, created_at, collector)
 
 
 def _matched(parts: Iterable[Part], prefixes: Mapping[int, str]) -> Iterator[Part]:
@@ -258,7 +265,7 @@ def _focused(m: MatchResult, focus: frozenset[int], snapshot: Snapshot) -> Match
 
 
 def _merge(top: Context, ctx: Context) -> None:
-    top.changes += ctx.changes
+    """What a part's walk adds to the plan besides its changes (the collector has those)."""
     top.conflicts += ctx.conflicts
     top.unchanged += ctx.unchanged
     for address, definition in ctx.needed.items():

@@ -11,24 +11,16 @@ from typing import Any
 
 from qatlan import addresses
 from qatlan.errors import PlanRefused
-from qatlan.plan import Action, Plan
+from qatlan.plan import Plan
 from qatlan.planner.settings import PlanSettings
 
 __all__ = ["adopted_item_count", "check_removals", "owned_item_count", "removal_count"]
 
 
 def removal_count(p: Plan) -> int:
-    """Owned items the plan removes: deleted tags, Links, announcements and CM values."""
-    n = 0
-    for c in p.changes:
-        if addresses.is_typedef(c.address):
-            continue
-        is_cm = c.part.startswith("cm:")
-        if c.action is Action.DELETE:
-            n += len(c.before) if is_cm else 1
-        elif c.action is Action.UPDATE and is_cm:
-            n += sum(1 for v in c.after.values() if v is None)
-    return n
+    """Owned items the plan removes: deleted tags, Links, announcements and CM values
+    (`Plan.tally`, which a stored or spilled plan answers without walking its changes)."""
+    return int(p.tally()["removals"])
 
 
 def owned_item_count(owned: Mapping[str, Any]) -> int:
@@ -41,7 +33,7 @@ def owned_item_count(owned: Mapping[str, Any]) -> int:
 
 def adopted_item_count(p: Plan) -> int:
     """Items the plan takes over (adopts, restores or removes) without a record in the state."""
-    return sum(int(c.target.get("adopt", 0)) for c in p.changes)
+    return int(p.tally()["adopted"])
 
 
 def check_removals(p: Plan, owned_count: int, settings: PlanSettings) -> None:

@@ -24,13 +24,12 @@ from sqlite_utils import Database
 
 from qatlan import addresses
 from qatlan.normalize import iso_utc
-from qatlan.plan import COUNTED, Change, Plan, canonical_sections, change_kind
+from qatlan.plan import Change, Plan, Tally, canonical_sections
 from qatlan.state.base import write_transaction
 
 __all__ = ["StoredChanges", "backfill_rows", "load_plan", "plan_by_inputs", "plan_id", "save_plan",
            "save_repeat", "take_over_body"]
 
-_COUNTED = {a: i for i, a in enumerate(COUNTED)}
 #: zlib level of plan bodies (1: fast; plans compress ~10x anyway)
 _ZLIB_LEVEL = 1
 
@@ -224,39 +223,44 @@ def _asset(address: str) -> str:
     return addresses.parse(address)[0]
 
 
+#: a before or after value in a `plan_changes` row
+row_text = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+
+
 def _text(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return None if value is None else row_text(value)
 
 
 def _insert_rows(db: Database, plan_id: int, p: Plan) -> dict[str, Any]:
     """`p`'s changes and conflicts as rows of plan `plan_id`; returns the changes' `tally`
     (counted on the way, each address parsed once)."""
-    kinds: dict[str, list[int]] = {}
-    assets: set[str] = set()
+    spilled = getattr(p.changes, "rows", None)
+    if spilled is not None:  # encoded already (`qatlan.state.spill`)
+        db.conn.executemany(_INSERT_CHANGE, spilled(plan_id))
+        _insert_conflicts(db, plan_id, p)
+        return p.changes.tally()  # type: ignore[attr-defined]
+    counts = Tally()
 
     def rows() -> Iterator[tuple[Any, ...]]:
         for c in p.changes:
-            address = c.address
-            asset, part = addresses.parse(address)
-            col = _COUNTED.get(c.action)
-            if col is not None:
-                kind = change_kind(address)
-                row = kinds.get(kind)
-                if row is None:
-                    row = kinds[kind] = [0, 0, 0, 0]
-                row[col] += 1
-                if kind != "definition":
-                    assets.add(asset)
-            yield (plan_id, address, asset, part, c.action.value, _text(c.before),
+            asset, part = addresses.parse(c.address)
+            counts.add(c, asset, part)
+            yield (plan_id, c.address, asset, part, c.action.value, _text(c.before),
                    _text(c.after), c.reason, c.target.get("source"))
 
-    db.conn.executemany(
-        "INSERT INTO plan_changes (plan_id, address, asset, part, action, before, after, reason, "
-        "source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
+    db.conn.executemany(_INSERT_CHANGE, rows())
+    _insert_conflicts(db, plan_id, p)
+    return counts.result()
+
+
+_INSERT_CHANGE = ("INSERT INTO plan_changes (plan_id, address, asset, part, action, before, after, "
+                  "reason, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _insert_conflicts(db: Database, plan_id: int, p: Plan) -> None:
     db.conn.executemany(
         "INSERT INTO plan_conflicts (plan_id, address, asset, rule, message) VALUES (?, ?, ?, ?, ?)",
         ((plan_id, c.address, _asset(c.address), c.rule, c.message) for c in p.conflicts))
-    return {"changes": len(p.changes), "assets": len(assets), "kinds": kinds}
 
 
 def backfill_rows(db: Database) -> None:

@@ -15,6 +15,7 @@ takes one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -26,7 +27,7 @@ from qatlan.model import Snapshot
 from qatlan.normalize import iso_utc
 from qatlan.plan import Plan
 from qatlan.planner import Part
-from qatlan.state import history, journal, locks, partitions, plans, prune, runs, schema, snapshots, watchq
+from qatlan.state import history, journal, locks, partitions, plans, prune, runs, schema, snapshots, spill, watchq
 from qatlan.state.base import write_transaction
 from qatlan.state.locks import LockInfo
 from qatlan.state.snapshots import RecordVersion
@@ -133,6 +134,27 @@ class State:
         if str(self.path) == ":memory:":  # a repeat reads its changes from the file later
             return None
         return plans.plan_by_inputs(self._db, inputs)
+
+    @contextlib.contextmanager
+    def change_spill(self) -> Iterator[spill.ChangeSpill]:
+        """A temporary file beside the state for a plan's changes while it is planned
+        (`qatlan.planner.plan_partitioned(sink=...)`); removed on leaving."""
+        folder = None if str(self.path) == ":memory:" else str(Path(self.path).parent)
+        sink = spill.ChangeSpill(folder)
+        try:
+            yield sink
+        finally:
+            sink.close()
+
+    def stored_changes(self, plan: Plan, checksum: str) -> Plan:
+        """`plan` (stored with `checksum`) with its changes read from the state on demand
+        (`plans.StoredChanges`), so the caller holds none of them."""
+        if str(self.path) == ":memory:":  # nothing to read them back from later
+            return dataclasses.replace(plan, changes=tuple(plan.changes))
+        plan_id = self.plan_id(checksum)
+        counts = self._db.execute("SELECT tally FROM plans WHERE id = ?", [plan_id]).fetchone()[0]
+        return dataclasses.replace(plan, changes=plans.StoredChanges(
+            str(self.path), plan_id, json.loads(counts)))
 
     def save_repeat(self, twin: int, base: Mapping[str, Any], created_at: str,
                     run_id: int | None = None, tee: Callable[[bytes], None] | None = None,

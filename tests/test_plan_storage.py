@@ -1,8 +1,9 @@
-"""A plan made again from the same inputs is stored without being decoded (issue 13).
+"""Storing big plans without holding them (issue 13).
 
-The oracle is the plan decoded whole: the repeat must have the same canonical JSON (so the
-same checksum), load back equal, write the same plan file, and render the same text,
-whatever the plan holds.
+A plan made again from the same inputs is stored without being decoded; a plan whose changes
+were spilled to a file while planned (`ChangeSpill`) is stored from the spill. The oracle is
+the plan held whole in memory: the same canonical JSON (so the same checksum), the same rows,
+the same plan file, the same text on the terminal, whatever the plan holds.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import scenarios
+from strategies import scenarios, two_datastores
 
 from qatlan import render
 from qatlan.pipeline import PlanOptions, make_plan, make_stored_plan
@@ -24,6 +25,8 @@ from qatlan.plan import PlanFileWriter, plan_checksum, read_saved_plan
 from qatlan.planner import plan as pure_plan
 from qatlan.state import State
 from qatlan.state.plans import _replace
+from qatlan.state.spill import ChangeSpill
+from test_planner_partition import _partitioned
 
 PROPERTY = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -91,3 +94,54 @@ def test_plan_again_with_nothing_changed_stores_no_second_body(config, state, tr
     # a library caller gets the changes decoded
     third = make_plan(config, state, PlanOptions(refresh=False), now=lambda: 1767225600.0)
     assert isinstance(third.changes, tuple) and third == first
+
+
+def _rows(state: State, checksum: str) -> list[tuple]:
+    with contextlib.closing(sqlite3.connect(state.path)) as db:
+        return db.execute(
+            "SELECT address, asset, part, action, before, after, reason, source FROM plan_changes "
+            "WHERE plan_id = (SELECT id FROM plans WHERE checksum = ?) ORDER BY id", [checksum]).fetchall()
+
+
+@PROPERTY
+@given(two_datastores())
+def test_a_spilled_plan_is_stored_as_the_plan_held_in_memory(scenario):
+    world, owned, plan_settings = scenario
+    held = _partitioned(world, owned, plan_settings)
+    spill = ChangeSpill()
+    try:
+        spilled = _partitioned(world, owned, plan_settings, sink=spill)
+        assert not isinstance(spilled.changes, tuple)
+        assert len(spilled.changes) == len(held.changes) and spilled.tally() == held.tally()
+        assert spilled.summary() == held.summary() and spilled.is_empty() == held.is_empty()
+        assert list(spilled.changes) == list(held.changes)
+        assert [c.target for c in spilled.changes] == [json.loads(json.dumps(c.target)) for c in held.changes]
+        assert plan_checksum(spilled) == plan_checksum(held)
+        with tempfile.TemporaryDirectory() as tmp, State.open(Path(tmp) / "s.db") as state:
+            one, two = state.save_plan(held), state.save_plan(spilled)
+            assert one == two and _rows(state, one) == _rows(state, two)
+            lazy = state.stored_changes(spilled, two)
+            assert _texts(lazy) == _texts(held)
+    finally:
+        spill.close()
+
+
+def test_a_spilled_plan_settles_a_tag_spelled_two_ways_on_one_definition():
+    """The spelling of a new tag definition is known only once every part is planned: the
+    changes that need the spelling given up are rewritten on their way out of the spill."""
+    from strategies import a_connection, a_schema, a_table, q_container, q_datastore
+    from qatlan.model import QTag, Snapshot
+    from qatlan.planner import PlanSettings
+
+    records = [a_connection(), a_schema(), a_table("a", "ta"), a_table("b", "tb"), q_datastore(),
+               q_container(10, "a", tags=(QTag("pii"),)), q_container(11, "b", tags=(QTag("PII"),))]
+    world = Snapshot.from_records(records)
+    for create in (True, False):
+        s = PlanSettings(create_definitions=create)
+        held = _partitioned(world, {}, s)
+        spill = ChangeSpill()
+        spilled = _partitioned(world, {}, s, sink=spill)
+        needs = {n for c in spilled.changes for n in c.target.get("needs", ())}
+        assert needs == ({"atlan:typedef#tag:PII"} if create else set())
+        assert plan_checksum(spilled) == plan_checksum(held)
+        spill.close()
