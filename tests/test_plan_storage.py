@@ -145,3 +145,17 @@ def test_a_spilled_plan_settles_a_tag_spelled_two_ways_on_one_definition():
         assert needs == ({"atlan:typedef#tag:PII"} if create else set())
         assert plan_checksum(spilled) == plan_checksum(held)
         spill.close()
+
+
+def test_a_stored_plan_streams_its_changes_whatever_the_chunks(config, state, transports, monkeypatch):
+    """`qatlan plan --json` re-encodes a stored plan's changes one at a time, cut from its
+    body as it is inflated: a change split across chunks comes out whole."""
+    from qatlan.state import plans
+
+    first = make_plan(config, state, PlanOptions(create_definitions=True), now=lambda: 1767225600.0,
+                      **transports)
+    lazy = state.stored_changes(first, plan_checksum(first))
+    for size in (1, 7, 64, 1 << 20):
+        monkeypatch.setattr(plans, "_CHUNK", size)
+        assert [json.loads(t) for t in lazy.changes.json_pieces()] == [
+            json.loads(json.dumps(c.to_dict())) for c in first.changes]

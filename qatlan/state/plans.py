@@ -178,8 +178,13 @@ def _canonical(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _inflate(body: bytes, size: int = 1 << 20) -> Iterator[bytes]:
+#: compressed bytes inflated at a time when a body is streamed
+_CHUNK = 1 << 20
+
+
+def _inflate(body: bytes, size: int | None = None) -> Iterator[bytes]:
     unpack = zlib.decompressobj()
+    size = size or _CHUNK
     for start in range(0, len(body), size):
         out = unpack.decompress(body[start:start + size])
         if out:
@@ -356,6 +361,41 @@ class StoredChanges(Sequence[Change]):
                 yield asset, group
         finally:
             conn.close()
+
+    def json_pieces(self) -> Iterator[str]:
+        """Each change's canonical JSON, in plan order, cut from the stored body as it is
+        inflated (a plan's canonical JSON is ASCII): `qatlan plan --json` re-encodes them
+        one at a time instead of decoding the whole plan."""
+        conn = self._connect()
+        try:
+            body, spans = conn.execute("SELECT body, spans FROM plans WHERE id = ?",
+                                       [self.plan_id]).fetchone()
+        finally:
+            conn.close()
+        start, end = json.loads(spans)["changes"]
+        start, end = start + 1, end - 1  # inside the brackets
+        scan = json.JSONDecoder().raw_decode
+        buf, pos, at = "", 0, 0
+        for chunk in _inflate(body):
+            lo, hi = max(start - at, 0), min(end - at, len(chunk))
+            at += len(chunk)
+            if lo >= hi:
+                if at >= end:
+                    break
+                continue
+            buf = buf[pos:] + chunk[lo:hi].decode("ascii")
+            pos = 0
+            while pos < len(buf):
+                if buf[pos] == ",":
+                    pos += 1
+                try:
+                    _, stop = scan(buf, pos)
+                except ValueError:
+                    if at >= end:  # nothing more to come: a damaged body
+                        raise
+                    break  # the change goes on in the next chunk
+                yield buf[pos:stop]
+                pos = stop
 
     def _changes(self) -> tuple[Change, ...]:
         if self._all is None:
