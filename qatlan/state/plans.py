@@ -12,6 +12,7 @@ twin's `tally`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -39,37 +40,39 @@ _SPANNED = ("base", "changes", "created_at")
 
 
 def save_plan(db: Database, p: Plan, run_id: int | None = None,
-              tee: Callable[[bytes], None] | None = None, inputs: str | None = None,
-              changes_from: int | None = None) -> str:
+              tee: Callable[[bytes], None] | None = None, inputs: str | None = None) -> str:
     """Insert `p` and return its checksum (`qatlan.plan.plan_checksum`). The plan is encoded
     once: each canonical piece is hashed, compressed and, with `tee`, handed on (to a plan
     file being written, `qatlan.plan.PlanFileWriter`). `inputs`: the digest of what the plan
-    was computed from (`plan_by_inputs` finds it again). `changes_from`: the stored plan whose
-    changes and conflicts `p` repeats (their rows are shared, not written again)."""
+    was computed from (`plan_by_inputs` finds it again).
+
+    Spilled changes (`qatlan.state.spill`) come encoded already: their rows are inserted as
+    their JSON goes by, so the spill is read once."""
     digest, packer, packed = hashlib.sha256(), zlib.compressobj(_ZLIB_LEVEL), []
     spans: dict[str, list[int]] = {}
     at = 0
-    for key, piece in canonical_sections(p):
-        digest.update(piece)
-        packed.append(packer.compress(piece))
-        if tee is not None:
-            tee(piece)
-        if key in _SPANNED:
-            spans.setdefault(key, [at, at])[1] = at + len(piece)
-        at += len(piece)
-    packed.append(packer.flush())
-    checksum = digest.hexdigest()
-    row = {
-        **_row(p, run_id, checksum, inputs, changes_from),
-        "body": b"".join(packed),
-        "spans": json.dumps(spans, sort_keys=True),
-    }
-    del packed
     with write_transaction(db):
-        plan_id = db["plans"].insert(row).last_pk
-        if changes_from is None:
-            counts = _insert_rows(db, plan_id, p)
-            db.execute("UPDATE plans SET tally = ? WHERE id = ?", [json.dumps(counts), plan_id])
+        plan_id = db["plans"].insert({**_row(p, run_id, "", inputs, None), "body": b""}).last_pk
+        passing = getattr(p.changes, "passing_rows", None)
+        with passing(plan_id) if passing else contextlib.nullcontext([]) as rows:
+            for key, piece in canonical_sections(p):
+                digest.update(piece)
+                packed.append(packer.compress(piece))
+                if tee is not None:
+                    tee(piece)
+                if key in _SPANNED:
+                    spans.setdefault(key, [at, at])[1] = at + len(piece)
+                at += len(piece)
+                if len(rows) >= 10_000:
+                    db.conn.executemany(_INSERT_CHANGE, rows)
+                    rows.clear()
+            db.conn.executemany(_INSERT_CHANGE, rows)
+        packed.append(packer.flush())
+        checksum = digest.hexdigest()
+        counts = _insert_rows(db, plan_id, p, changes=not passing)
+        db.execute("UPDATE plans SET checksum = ?, body = ?, spans = ?, tally = ? WHERE id = ?",
+                   [checksum, b"".join(packed), json.dumps(spans, sort_keys=True),
+                    json.dumps(counts), plan_id])
     return checksum
 
 
@@ -236,14 +239,13 @@ def _text(value: Any) -> str | None:
     return None if value is None else row_text(value)
 
 
-def _insert_rows(db: Database, plan_id: int, p: Plan) -> dict[str, Any]:
-    """`p`'s changes and conflicts as rows of plan `plan_id`; returns the changes' `tally`
-    (counted on the way, each address parsed once)."""
-    spilled = getattr(p.changes, "rows", None)
-    if spilled is not None:  # encoded already (`qatlan.state.spill`)
-        db.conn.executemany(_INSERT_CHANGE, spilled(plan_id))
+def _insert_rows(db: Database, plan_id: int, p: Plan, changes: bool = True) -> dict[str, Any]:
+    """`p`'s changes (unless `changes` is False: inserted already) and conflicts as rows of
+    plan `plan_id`; returns the changes' `tally` (counted on the way, each address parsed
+    once)."""
+    if not changes:
         _insert_conflicts(db, plan_id, p)
-        return p.changes.tally()  # type: ignore[attr-defined]
+        return p.tally()
     counts = Tally()
 
     def rows() -> Iterator[tuple[Any, ...]]:

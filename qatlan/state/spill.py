@@ -5,8 +5,8 @@ as soon as they are planned. Each batch is sorted, encoded once into what storin
 needs (the change's canonical JSON for the plan body and file, and its `plan_changes` row),
 counted (`qatlan.plan.Tally`), and written to an unnamed temporary file as one sorted run;
 the `Change` objects are then dropped. `result()` is a sequence over the runs, merged in plan
-order as they are read (`heapq.merge`): storing a million-change plan holds one batch, not
-the million. The file disappears when the spill is closed or collected.
+order as they are read (`heapq.merge`): storing a million-change plan reads the spill once,
+for its body and its rows together (`passing_rows`), and holds one batch, not the million. The file disappears when the spill is closed or collected.
 
 A tag definition's spelling is settled only once every part is planned
 (`qatlan.planner.finish.settle_tag_definitions`): the few changes that need a definition are
@@ -15,6 +15,7 @@ marked, and their JSON is rewritten on the way out when their definition moved.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import marshal
@@ -114,6 +115,7 @@ class SpilledChanges(Sequence[Change]):
 
     def __init__(self, spill: ChangeSpill, moved: dict[str, str], counts: dict[str, Any]):
         self._spill, self._moved, self._tally = spill, moved, counts
+        self._passing: tuple[list[tuple[Any, ...]] | None, int] = (None, 0)
 
     def __len__(self) -> int:
         return int(self._tally["changes"])
@@ -122,14 +124,24 @@ class SpilledChanges(Sequence[Change]):
         return self._tally
 
     def json_pieces(self) -> Iterator[str]:
-        """Each change's canonical JSON, in plan order."""
+        """Each change's canonical JSON, in plan order (within `passing_rows`, each change's
+        `plan_changes` row is added to its list as its JSON goes by)."""
+        rows, plan_id = self._passing
         for r in self._spill.records(self._moved):
+            if rows is not None:
+                rows.append((plan_id, r[0], r[4], r[5], r[1], r[6], r[7], r[8], r[9]))
             yield r[2]
 
-    def rows(self, plan_id: int) -> Iterator[tuple[Any, ...]]:
-        """The `plan_changes` rows of plan `plan_id`, in plan order."""
-        for r in self._spill.records(self._moved):
-            yield (plan_id, r[0], r[4], r[5], r[1], r[6], r[7], r[8], r[9])
+    @contextlib.contextmanager
+    def passing_rows(self, plan_id: int) -> Iterator[list[tuple[Any, ...]]]:
+        """A list that receives the rows of plan `plan_id` while `json_pieces` runs: storing
+        the plan reads the spill once for its body and its rows."""
+        rows: list[tuple[Any, ...]] = []
+        self._passing = (rows, plan_id)
+        try:
+            yield rows
+        finally:
+            self._passing = (None, 0)
 
     def __iter__(self) -> Iterator[Change]:
         for text in self.json_pieces():

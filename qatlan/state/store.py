@@ -120,13 +120,11 @@ class State:
     # ----------------------------------------------------------------------- plans
 
     def save_plan(self, plan: Plan, run_id: int | None = None,
-                  tee: Callable[[bytes], None] | None = None, inputs: str | None = None,
-                  changes_from: int | None = None) -> str:
+                  tee: Callable[[bytes], None] | None = None, inputs: str | None = None) -> str:
         """Store `plan` (for audit and resuming); returns its checksum. `tee` receives each
         piece of the plan's canonical JSON as it is encoded; `inputs` is the digest of what
-        it was computed from; `changes_from` a stored plan whose changes it repeats (see
-        `plans.save_plan`)."""
-        return plans.save_plan(self._db, plan, run_id, tee, inputs, changes_from)
+        it was computed from (see `plans.save_plan`)."""
+        return plans.save_plan(self._db, plan, run_id, tee, inputs)
 
     def plan_by_inputs(self, inputs: str) -> int | None:
         """The id of the stored plan holding the changes of the newest plan computed from
