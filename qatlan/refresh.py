@@ -44,6 +44,7 @@ from qatlan.clients import ASSET_TYPES, Clients, open_clients
 from qatlan.config import Config
 from qatlan.errors import ApiError, ConfigError
 from qatlan.match import match_datastores
+from qatlan.planner import PART_TYPES
 from qatlan.model import QContainer, QDatastore, QField, QTagDef, Snapshot
 from qatlan.normalize import epoch_ms, iso_utc
 from qatlan.state import State
@@ -136,17 +137,26 @@ async def _refresh(config, state, clients, prev, prev_wm, full, accept_scope, pr
     settled = await settle_intents(config, state, clients, run_id=run_id, now=now)
     if settled.total and progress is not None:
         progress("interrupted apply: writes settled", settled.total, settled.total)
-    q_reader = QualyticsReader(config, clients, prev, prev_wm, full, progress, now, state)
-    a_reader = AtlanReader(config, clients, prev, prev_wm, full, progress, state.owned_names())
-    q_read, a_read = await asyncio.gather(q_reader.read(), a_reader.read())
-    snapshot = Snapshot.from_records([*q_read.records, *a_read.records])
-    lost, matched = check_scope(config, snapshot, prev_wm.get(SCOPE_WATERMARK, {}), accept_scope)
-    missing = q_read.missing + a_read.missing + lost
-    watermarks = {**q_read.watermarks, **a_read.watermarks, SCOPE_WATERMARK: matched}
-    taken_at = iso_utc(now())
-    snapshot_id = state.save_snapshot(
-        snapshot, run_id=run_id, taken_at=taken_at, complete=not missing, missing=missing, watermarks=watermarks
-    )
+    stage = _Stage(state)
+    try:
+        q_reader = QualyticsReader(config, clients, prev, prev_wm, full, progress, now, state, stage)
+        a_reader = AtlanReader(config, clients, prev, prev_wm, full, progress, state.owned_names(),
+                               stage)
+        q_read, a_read = await asyncio.gather(q_reader.read(), a_reader.read())
+        stage.flush()
+        # what is held: everything but the staged bulk (datastores, containers, connections,
+        # schemas, definitions, domains, Links): what the scope check needs
+        snapshot = Snapshot.from_records([*q_read.records, *a_read.records])
+        lost, matched = check_scope(config, snapshot, prev_wm.get(SCOPE_WATERMARK, {}), accept_scope)
+        missing = q_read.missing + a_read.missing + lost
+        watermarks = {**q_read.watermarks, **a_read.watermarks, SCOPE_WATERMARK: matched}
+        taken_at = iso_utc(now())
+        snapshot_id = state.save_snapshot(
+            snapshot, run_id=run_id, taken_at=taken_at, complete=not missing, missing=missing,
+            watermarks=watermarks, staged=True,
+        )
+    finally:
+        state.discard_staged()
     if q_reader.dirty:
         state.clear_dirty_containers(q_reader.dirty)
     after = clients.request_counts()
@@ -155,7 +165,7 @@ async def _refresh(config, state, clients, prev, prev_wm, full, accept_scope, pr
         serial=state.serial,
         complete=not missing,
         missing=missing,
-        counts=_counts(snapshot),
+        counts=_counts(state.snapshot_info(snapshot_id)["counts"]),
         requests={k: after[k] - before.get(k, 0) for k in after},
         mode={"qualytics": q_read.mode, "atlan": a_read.mode},
     )
@@ -188,16 +198,12 @@ def check_scope(config: Config, snapshot: Snapshot, earlier: dict[str, str],
     return missing, remembered
 
 
-def _counts(snapshot: Snapshot) -> dict[str, int]:
-    return {
-        "datastores": len(snapshot.datastores),
-        "containers": len(snapshot.containers),
-        "fields": len(snapshot.fields),
-        "connections": len(snapshot.connections),
-        "assets": len(snapshot.assets),
-        "links": len(snapshot.links),
-        "domains": len(snapshot.domains),
-    }
+def _counts(by_kind: Mapping[str, int]) -> dict[str, int]:
+    """The refresh's counts from the saved snapshot's records per kind."""
+    names = {"datastores": "q.datastore", "containers": "q.container", "fields": "q.field",
+             "connections": "a.connection", "assets": "a.asset", "links": "a.link",
+             "domains": "a.domain"}
+    return {name: int(by_kind.get(kind, 0)) for name, kind in names.items()}
 
 
 async def _bounded(items: Iterable[T], fn: Callable[[T], Awaitable[Any]], on_done: Callable[[], None] | None = None):
@@ -216,13 +222,48 @@ async def _bounded(items: Iterable[T], fn: Callable[[T], Awaitable[Any]], on_don
     return await asyncio.gather(*(one(i) for i in items))
 
 
+async def _each(items: Iterable[T], fn: Callable[[T], Awaitable[Any]],
+                on_result: Callable[[T, Any, "ApiError | None"], None]) -> None:
+    """`_bounded`, handing each result to `on_result` as it comes instead of keeping them."""
+
+    async def one(item: T) -> None:
+        try:
+            value = await fn(item)
+        except ApiError as exc:
+            on_result(item, None, exc)
+        else:
+            on_result(item, value, None)
+
+    await asyncio.gather(*(one(i) for i in items))
+
+
+class _Stage:
+    """The bulk of a read (Qualytics fields, Atlan tables, views and columns), set aside in
+    the state as it arrives (`State.stage_records`), a few thousand records at a time: a
+    refresh of a million columns holds a page of them, not the million."""
+
+    def __init__(self, state: State, size: int = 5000):
+        self.state, self.size, self.buffer = state, size, []
+
+    def add(self, records: Iterable[Any]) -> None:
+        self.buffer.extend(records)
+        if len(self.buffer) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.state.stage_records(self.buffer)
+            self.buffer = []
+
+
 # --------------------------------------------------------------------------- Qualytics
 
 
 class QualyticsReader:
-    def __init__(self, config, clients, prev, prev_wm, full, progress, now, state):
+    def __init__(self, config, clients, prev, prev_wm, full, progress, now, state, stage=None):
         self.config, self.q, self.prev, self.prev_wm = config, clients.qualytics, prev, prev_wm
         self.state = state
+        self.stage = stage or _Stage(state)  # the fields go there, not into `out.records`
         self.progress = progress or (lambda *a: None)
         self.now = now
         self.full = full or prev is None
@@ -237,8 +278,8 @@ class QualyticsReader:
         containers = await self.q.containers([d.id for d in datastores])
         self.progress("qualytics containers", len(containers), len(containers))
         tags = await self.q.global_tags()
-        fields, oldest = await self._fields(datastores, containers, tags, started)
-        self.out.records = [*datastores, *containers, *fields, *tags]
+        oldest = await self._fields(datastores, containers, tags, started)
+        self.out.records = [*datastores, *containers, *tags]
         self.out.watermarks[REFRESHED_AT] = started
         self.out.watermarks[OLDEST_FIELD_READ] = oldest
         return self.out
@@ -264,9 +305,9 @@ class QualyticsReader:
         return c.container_type == "table" and d is not None and d.store_type != "dfs"
 
     async def _fields(self, datastores: list[QDatastore], containers: list[QContainer],
-                      tags: list[QTagDef], now: float) -> tuple[list[QField], float]:
-        """The fields of every table container (re-read or reused) and the time of the oldest
-        field read they come from."""
+                      tags: list[QTagDef], now: float) -> float:
+        """Stage the fields of every table container (re-read or reused); returns the time
+        of the oldest field read they come from."""
         ds = {d.id: d for d in datastores}
         eligible = [c for c in containers if self._needs_fields(ds, c)]
         # a full read reuses no field; only a container whose read fails keeps its earlier
@@ -275,30 +316,31 @@ class QualyticsReader:
         to_read = await self._to_read(eligible, tags, prev_fields, now) if not self.full else eligible
         reread = {c.id for c in to_read}
         reuse = [c for c in eligible if c.id not in reread]
-        fields: list[QField] = [f for c in reuse for f in prev_fields.get(c.id, ())]
+        for c in reuse:
+            self.stage.add(prev_fields.get(c.id, ()))
         counts = await self._field_counts(to_read, datastores)
-        done = [0]
+        read_ok: list[int] = []
+        failed: list[tuple[QContainer, ApiError]] = []
 
-        def tick() -> None:
-            done[0] += 1
-            if done[0] % 200 == 0 or done[0] == len(to_read):
-                self.progress("qualytics fields", done[0], len(to_read))
-
-        results = await _bounded(to_read, lambda c: self.q.fields(c.id, counts), tick)
-        if self.full and self.prev is not None and any(err is not None for _, _, err in results):
-            prev_fields = _fields_by_container(self.state.load_snapshot(kinds=("q.field",)))
-        read_ok = []
-        for c, read, err in results:
+        def done(c: QContainer, read: Any, err: ApiError | None) -> None:
             if err is not None:
-                self.out.missing.append(f"qualytics fields of container {c.id} ({c.name}): {err}")
-                fields.extend(prev_fields.get(c.id, ()))
+                failed.append((c, err))
             else:
-                fields.extend(read)
+                self.stage.add(read)
                 read_ok.append(c.id)
+            n = len(read_ok) + len(failed)
+            if n % 200 == 0 or n == len(to_read):
+                self.progress("qualytics fields", n, len(to_read))
+
+        await _each(to_read, lambda c: self.q.fields(c.id, counts), done)
+        if failed and self.full and self.prev is not None:
+            prev_fields = _fields_by_container(self.state.load_snapshot(kinds=("q.field",)))
+        for c, err in sorted(failed, key=lambda f: f[0].id):
+            self.out.missing.append(f"qualytics fields of container {c.id} ({c.name}): {err}")
+            self.stage.add(prev_fields.get(c.id, ()))
         self.state.record_container_reads(read_ok, now)
         reads = self.state.container_reads()
-        oldest = min((reads.get(c.id, now) for c in eligible), default=now)
-        return fields, oldest
+        return min((reads.get(c.id, now) for c in eligible), default=now)
 
     async def _to_read(self, eligible: list[QContainer], tags: list[QTagDef],
                        prev_fields: dict[int, list[QField]], now: float) -> list[QContainer]:
@@ -416,8 +458,10 @@ class AtlanReader:
     What it reads is kept as a watermark; reading more than last time needs a full read
     (the earlier snapshot's assets lack those values)."""
 
-    def __init__(self, config, clients, prev, prev_wm, full, progress, owned_names=None):
+    def __init__(self, config, clients, prev, prev_wm, full, progress, owned_names=None, stage=None):
         self.config, self.a, self.prev, self.prev_wm = config, clients.atlan, prev, prev_wm
+        self.stage = stage  # a full read stages the tables, views and columns there
+        self.staged_max_update = 0
         self.progress = progress or (lambda *a: None)
         owned_names = owned_names or {}
         self.shape = {
@@ -440,7 +484,9 @@ class AtlanReader:
         links = await self._links(conn_qns)
         self.out.records = [*tag_defs, *cm_defs, *domains, *connections, *assets.values(), *links.values()]
         stamps = [a.update_time or 0 for a in assets.values()]
-        self.out.watermarks["atlan_max_update_time"] = max(stamps, default=0)
+        self.out.watermarks["atlan_max_update_time"] = max(stamps, default=self.staged_max_update)
+        if self.staged_max_update > self.out.watermarks["atlan_max_update_time"]:
+            self.out.watermarks["atlan_max_update_time"] = self.staged_max_update
         self.out.watermarks[READ_SHAPE] = self.shape
         return self.out
 
@@ -461,12 +507,18 @@ class AtlanReader:
             if merged is not None:
                 return merged
             self.out.mode = "full (incremental check failed: assets were purged)"
-        out = {}
+        out, read = {}, 0
         async for asset in self.a.assets(conn_qns, type_names=ASSET_TYPES, cm_def=cm_def):
-            out[asset.guid] = asset
-            if len(out) % 5000 == 0:
-                self.progress("atlan assets", len(out), None)
-        self.progress("atlan assets", len(out), len(out))
+            read += 1
+            if self.stage is not None and asset.type_name in PART_TYPES:
+                # staged, not held (a page read twice keeps its last version, like `out`)
+                self.stage.add((asset,))
+                self.staged_max_update = max(self.staged_max_update, asset.update_time or 0)
+            else:
+                out[asset.guid] = asset
+            if read % 5000 == 0:
+                self.progress("atlan assets", read, None)
+        self.progress("atlan assets", read, read)
         return out
 
     async def _incremental_assets(self, conn_qns: list[str], cm_def) -> dict | None:

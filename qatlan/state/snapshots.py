@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 from collections import Counter
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple
@@ -82,23 +83,78 @@ def save_snapshot(
     complete: bool,
     missing: Iterable[str],
     watermarks: Mapping[str, Any],
+    staged: bool = False,
 ) -> int:
     """Store `snapshot` as the newest snapshot and return its id (one transaction).
 
     Records are encoded a chunk at a time (same kind) and compared with the open versions of
     the same keys, looked up through the (kind, key) index; only new and changed ones are
     kept and inserted. Saving holds one chunk and the ids of the open versions it matched,
-    never the snapshot's JSON or all open versions' hashes."""
+    never the snapshot's JSON or all open versions' hashes.
+
+    With `staged`, the records `stage_records` put aside during the read are part of the
+    snapshot too (they must not also be in `snapshot`), and the staging table is emptied."""
     counts: Counter[str] = Counter()
     with write_transaction(db):
         snap_id = _insert_snapshot(db, run_id, taken_at, complete, missing, watermarks)
-        added, changed, closed, matched = _store_versions(db, snapshot.records(), snap_id, counts)
+        chunks = _encoded(snapshot.records())
+        staged = staged and _has_staged(db)
+        if staged:
+            chunks = itertools.chain(chunks, _staged_chunks(db))
+        added, changed, closed, matched = _store_encoded(db, chunks, snap_id, counts)
         # open versions no record of this snapshot carries on: removed
         closed += [rid for (rid,) in db.execute(
             "SELECT id FROM records WHERE valid_to IS NULL AND valid_from < ?", [snap_id])
             if rid not in matched]
         _finish_snapshot(db, snap_id, closed, added, changed, counts)
+        if staged:
+            db.execute("DELETE FROM temp.staged_records")
     return snap_id
+
+
+#: a record as stored: (key, JSON text, SHA-1 of the JSON)
+Encoded = tuple[str, str, str]
+
+
+def stage_records(db: Database, records: Iterable[Any]) -> None:
+    """Put records aside, encoded, in a connection-private temporary table, for the next
+    `save_snapshot(..., staged=True)`: a refresh reading a million columns keeps their JSON
+    on disk instead of their objects in memory. A record staged twice (a page read twice)
+    keeps its last version, as the snapshot's dicts do. Writing the temporary table takes no
+    lock on the state: other processes go on reading and writing it meanwhile."""
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS staged_records (kind TEXT NOT NULL, "
+               "key TEXT NOT NULL, data TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (kind, key))")
+    for kind, chunk in _encoded(records):
+        db.conn.executemany("INSERT OR REPLACE INTO temp.staged_records (kind, key, data, hash) "
+                            "VALUES (?, ?, ?, ?)", ((kind, *row) for row in chunk))
+
+
+def discard_staged(db: Database) -> None:
+    """Forget what `stage_records` put aside (a refresh that failed)."""
+    db.execute("DROP TABLE IF EXISTS temp.staged_records")
+
+
+def _has_staged(db: Database) -> bool:
+    return db.execute("SELECT 1 FROM temp.sqlite_master WHERE name = 'staged_records'").fetchone() is not None
+
+
+def _staged_chunks(db: Database) -> Iterator[tuple[str, list[Encoded]]]:
+    """The staged records, a chunk of one kind at a time (read a page at a time)."""
+    after = ("", "")
+    while True:
+        rows = db.execute(
+            "SELECT kind, key, data, hash FROM temp.staged_records WHERE (kind, key) > (?, ?) "
+            "ORDER BY kind, key LIMIT ?", [*after, _CHUNK]).fetchall()
+        if not rows:
+            return
+        kind, chunk = rows[0][0], []
+        for k, key, data, digest in rows:
+            if k != kind:
+                yield kind, chunk
+                kind, chunk = k, []
+            chunk.append((key, data, digest))
+        yield kind, chunk
+        after = (rows[-1][0], rows[-1][1])
 
 
 def save_patch(db: Database, records: Iterable[Any], scope: Iterable[tuple[str, str]], *,
@@ -143,14 +199,25 @@ def _store_versions(db: Database, records: Iterable[Any], snap_id: int, counts: 
     """Insert the records that are new or changed since the open versions of their keys (a
     chunk of one kind at a time, one probe of the (kind, key) index per chunk). Returns
     (added, changed, ids of the versions they close, ids of the open versions they carry on)."""
+    return _store_encoded(db, _encoded(records), snap_id, counts)
+
+
+def _encoded(records: Iterable[Any]) -> Iterator[tuple[str, list[Encoded]]]:
     sha1, to_json = hashlib.sha1, _to_json
+    for kind, chunk in _chunks(records):
+        yield kind, [(str(r.key), data.decode(), sha1(data).hexdigest())
+                     for r in chunk for data in (to_json(r),)]
+
+
+def _store_encoded(db: Database, chunks: Iterable[tuple[str, list[Encoded]]], snap_id: int,
+                   counts: Counter) -> tuple[int, int, list[int], set[int]]:
+    """`_store_versions` of records encoded already."""
     added = changed = 0
     closed: list[int] = []
     matched: set[int] = set()
     pending: list[tuple[str, str, str, str, int]] = []
-    for kind, chunk in _chunks(records):
-        counts[kind] += len(chunk)
-        encoded = [(str(r.key), data, sha1(data).hexdigest()) for r in chunk for data in (to_json(r),)]
+    for kind, encoded in chunks:
+        counts[kind] += len(encoded)
         current = {key: (rid, digest) for key, rid, digest in db.execute(
             "SELECT key, id, hash FROM records WHERE kind = ? AND valid_to IS NULL "
             "AND key IN (SELECT value FROM json_each(?))",
@@ -165,7 +232,7 @@ def _store_versions(db: Database, records: Iterable[Any], snap_id: int, counts: 
                     continue
                 changed += 1
                 closed.append(old[0])
-            pending.append((kind, key, digest, data.decode(), snap_id))
+            pending.append((kind, key, digest, data, snap_id))
         if len(pending) >= _CHUNK:
             _insert_versions(db, pending)
     _insert_versions(db, pending)

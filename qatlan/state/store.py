@@ -204,11 +204,13 @@ class State:
         complete: bool | None = None,
         missing: Iterable[str] | None = None,
         watermarks: Mapping[str, Any] | None = None,
+        staged: bool = False,
     ) -> int:
         """Store `snapshot` as the newest snapshot in one transaction; returns its id.
 
         taken_at, complete and missing default to the snapshot's own values. Only new or
-        changed record versions are written; the serial moves only when content changed."""
+        changed record versions are written; the serial moves only when content changed.
+        With `staged`, what `stage_records` put aside is part of the snapshot too."""
         return snapshots.save_snapshot(
             self._db,
             snapshot,
@@ -217,7 +219,17 @@ class State:
             complete=snapshot.complete if complete is None else complete,
             missing=snapshot.missing if missing is None else missing,
             watermarks=watermarks or {},
+            staged=staged,
         )
+
+    def stage_records(self, records: Iterable[Any]) -> None:
+        """Put records aside (encoded, in a temporary table of this connection) for the next
+        `save_snapshot(..., staged=True)`; see `snapshots.stage_records`."""
+        snapshots.stage_records(self._db, records)
+
+    def discard_staged(self) -> None:
+        """Forget what `stage_records` put aside."""
+        snapshots.discard_staged(self._db)
 
     def save_patch(self, records: Iterable[Any], scope: Iterable[tuple[str, str]], *,
                    run_id: int | None = None, taken_at: str | None = None) -> int:
