@@ -23,6 +23,11 @@ Incremental by default, where the APIs allow it:
 `--full` reads everything. Any part that cannot be read marks the snapshot incomplete and
 says what is missing; a plan built on it removes nothing.
 
+The bulk of a read (Qualytics fields; Atlan tables, views and columns of a full read) is not
+held: each page is staged in a temporary table of the state's connection as it arrives
+(`State.stage_records`), and the snapshot is saved from there in one transaction when both
+sides are read, so a killed refresh still leaves the previous snapshot as it was.
+
 Scope never shrinks silently: a datastore that matched an Atlan schema in an earlier snapshot
 and matches nothing now (a persona that lost its policy on the connection looks exactly like
 that) marks the snapshot incomplete, naming the connection to check, until it matches again
@@ -44,9 +49,9 @@ from qatlan.clients import ASSET_TYPES, Clients, open_clients
 from qatlan.config import Config
 from qatlan.errors import ApiError, ConfigError
 from qatlan.match import match_datastores
-from qatlan.planner import PART_TYPES
 from qatlan.model import QContainer, QDatastore, QField, QTagDef, Snapshot
 from qatlan.normalize import epoch_ms, iso_utc
+from qatlan.planner import PART_TYPES
 from qatlan.state import State
 
 ProgressFn = Callable[[str, int, "int | None"], None]
@@ -260,10 +265,10 @@ class _Stage:
 
 
 class QualyticsReader:
-    def __init__(self, config, clients, prev, prev_wm, full, progress, now, state, stage=None):
+    def __init__(self, config, clients, prev, prev_wm, full, progress, now, state, stage):
         self.config, self.q, self.prev, self.prev_wm = config, clients.qualytics, prev, prev_wm
         self.state = state
-        self.stage = stage or _Stage(state)  # the fields go there, not into `out.records`
+        self.stage = stage  # the fields go there (a `_Stage`), not into `out.records`
         self.progress = progress or (lambda *a: None)
         self.now = now
         self.full = full or prev is None
@@ -484,9 +489,7 @@ class AtlanReader:
         links = await self._links(conn_qns)
         self.out.records = [*tag_defs, *cm_defs, *domains, *connections, *assets.values(), *links.values()]
         stamps = [a.update_time or 0 for a in assets.values()]
-        self.out.watermarks["atlan_max_update_time"] = max(stamps, default=self.staged_max_update)
-        if self.staged_max_update > self.out.watermarks["atlan_max_update_time"]:
-            self.out.watermarks["atlan_max_update_time"] = self.staged_max_update
+        self.out.watermarks["atlan_max_update_time"] = max([*stamps, self.staged_max_update])
         self.out.watermarks[READ_SHAPE] = self.shape
         return self.out
 
