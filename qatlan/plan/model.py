@@ -1,7 +1,9 @@
 """The plan model: what qatlan would change, as data. No I/O here.
 
-A `Plan` is a sorted tuple of `Change`s. Each change has an address, an action and a before
-and after whose meaning is fixed by the action (Terraform's table):
+A `Plan` is a sorted tuple of `Change`s (or any sequence of them: the state hands out plans
+whose changes stay stored until walked, answering `tally()` and `len()` unread). Each change
+has an address, an action and a before and after whose meaning is fixed by the action
+(Terraform's table):
 
     action   before     after
     create   None       the value to write

@@ -401,16 +401,7 @@ class StoredChanges(Sequence[Change]):
 
     def _changes(self) -> tuple[Change, ...]:
         if self._all is None:
-            conn = self._connect()
-            try:
-                body, spans = conn.execute("SELECT body, spans FROM plans WHERE id = ?",
-                                           [self.plan_id]).fetchone()
-            finally:
-                conn.close()
-            start, end = json.loads(spans)["changes"]
-            text = zlib.decompress(body)[start:end]
-            del body
-            self._all = tuple(map(Change.from_dict, json.loads(text)))
+            self._all = tuple(Change.from_dict(json.loads(text)) for text in self.json_pieces())
         return self._all
 
     def __getitem__(self, index: Any) -> Any:
