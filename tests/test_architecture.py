@@ -38,7 +38,7 @@ PUBLIC = {
                       "SyncConfig", "URL_ENV", "WATCH_KINDS", "WatchConfig", "init_config", "load_config", "parse_config",
                       "render_template"],
     "qatlan.plan": ["Tally", "FORMAT_VERSION", "PLAN_FILE_VERSION", "Action", "Change", "Conflict", "LazyList",
-                    "Plan", "SavedPlan", "canonical_pieces", "canonical_sections", "change_kind", "iter_json",
+                    "Plan", "SavedPlan", "canonical_pieces", "canonical_sections", "iter_json",
                     "own", "plan_checksum", "tally",
                     "read_plan_file", "read_saved_plan", "sign", "signature_ok", "write_plan_file",
                     "PlanFileWriter"],

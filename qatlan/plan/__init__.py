@@ -1,7 +1,7 @@
 """The plan: what qatlan would change, as data, and how it is saved.
 
     Plan, Change, Action, Conflict   the model (model.py); `own` says what a change owns;
-                                     `tally` counts changes by kind (`change_kind`)
+                                     `tally` counts changes by kind and action
     plan_checksum                    a plan's identity (checksum.py); canonical_sections
                                      its JSON in pieces, each with its top-level key
     write_plan_file, read_plan_file  `qatlan plan --out FILE` files (file.py); PlanFileWriter
@@ -23,7 +23,7 @@ from qatlan.plan.file import (
     signature_ok,
     write_plan_file,
 )
-from qatlan.plan.model import FORMAT_VERSION, Action, Change, Conflict, Plan, Tally, change_kind, own, tally
+from qatlan.plan.model import FORMAT_VERSION, Action, Change, Conflict, Plan, Tally, own, tally
 
 __all__ = [
     "FORMAT_VERSION",
@@ -38,7 +38,6 @@ __all__ = [
     "Tally",
     "canonical_pieces",
     "canonical_sections",
-    "change_kind",
     "iter_json",
     "own",
     "plan_checksum",

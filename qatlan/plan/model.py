@@ -35,7 +35,7 @@ from qatlan.errors import PlanFileError
 from qatlan.model import Skip
 from qatlan.plan.encode import LazyList, RawList, change_json
 
-__all__ = ["FORMAT_VERSION", "Action", "Change", "Conflict", "Plan", "Tally", "change_kind", "own", "tally"]
+__all__ = ["FORMAT_VERSION", "Action", "Change", "Conflict", "Plan", "Tally", "own", "tally"]
 
 FORMAT_VERSION = 1
 
@@ -118,15 +118,9 @@ class Conflict:
 _COLUMN = {a: i for i, a in enumerate((Action.CREATE, Action.UPDATE, Action.DELETE, Action.ADOPT))}
 
 
-def change_kind(address: str) -> str:
-    """What a change is about, for counting: "definition", or "<side>:<part kind>" such as
-    "atlan:cm", "atlan:tag", "qualytics:tag"."""
-    if addresses.is_typedef(address):
-        return "definition"
-    return _kind(address, addresses.parse(address)[1])
-
-
 def _kind(address: str, part: str) -> str:
+    """What a change is about, for counting: "<side>:<part kind>" such as "atlan:cm",
+    "atlan:tag", "qualytics:tag" (definitions are "definition")."""
     return f"{addresses.side(address)}:{part.partition(':')[0] if ':' in part else part}"
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from qatlan import addresses
 from qatlan.model import CM_ATTRIBUTES
 from qatlan.normalize import epoch_ms, format_duration
-from qatlan.plan import Action, Change, Plan, change_kind
+from qatlan.plan import Action, Change, Plan
 
 Line = tuple[str, str]
 
@@ -245,10 +245,6 @@ KINDS = (
     ("qualytics:tag", "Qualytics tags (external)"),
 )
 _KIND_LABEL = dict(KINDS)
-
-
-def kind_of(change: Change) -> str:
-    return change_kind(change.address)
 
 
 def breakdown(plan: Plan) -> list[tuple[str, int, int, int, int]]:
