@@ -21,6 +21,7 @@ import contextlib
 import heapq
 import json
 import marshal
+import operator
 import os
 import tempfile
 import zlib
@@ -42,6 +43,8 @@ _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 # a record: (address, action, canonical JSON, needs a definition, asset, part, before, after,
 #            reason, source)
 Record = tuple[str, str, str, bool, str, str, "str | None", "str | None", "str | None", "str | None"]
+#: a plan's order (`qatlan.planner.finish.change_order`), on records
+_ORDER = operator.itemgetter(0, 1)
 
 
 def _record(c: Change, asset: str, part: str) -> Record:
@@ -63,18 +66,14 @@ class ChangeSpill(ChangeSink):
     def add(self, changes: list[Change]) -> None:
         if not changes:
             return
-        ordered = sorted(changes, key=lambda c: (c.address, c.action.value))
-        frames, batch = [], []
-        for c in ordered:
+        records = []
+        for c in changes:
             asset, part = addresses.parse(c.address)
             self._tally.add(c, asset, part)
-            batch.append(_record(c, asset, part))
-            if len(batch) >= _FRAME:
-                frames.append(self._write(batch))
-                batch = []
-        if batch:
-            frames.append(self._write(batch))
-        self._runs.append(frames)
+            records.append(_record(c, asset, part))
+        records.sort(key=_ORDER)
+        self._runs.append([self._write(records[i:i + _FRAME])
+                           for i in range(0, len(records), _FRAME)])
 
     def _write(self, batch: list[Record]) -> tuple[int, int]:
         # compressed (JSON shrinks about tenfold): writing 1.5 GB for a million changes, on
@@ -90,8 +89,7 @@ class ChangeSpill(ChangeSink):
 
     def records(self, moved: Mapping[str, str]) -> Iterator[Record]:
         """Every record, in plan order, with moved definitions applied."""
-        merged = heapq.merge(*(self._run(frames) for frames in self._runs),
-                             key=lambda r: (r[0], r[1]))
+        merged = heapq.merge(*(self._run(frames) for frames in self._runs), key=_ORDER)
         if not moved:
             return merged
         return (_moved(r, moved) if r[3] else r for r in merged)
@@ -115,8 +113,9 @@ def _moved(r: Record, moved: Mapping[str, str]) -> Record:
 
 
 class SpilledChanges(Sequence[Change]):
-    """A plan's changes in a `ChangeSpill`: counted (`tally`), their canonical JSON and rows
-    streamed in plan order (`json_pieces`, `rows`), and decoded one by one when walked."""
+    """A plan's changes in a `ChangeSpill`: counted (`tally`), their canonical JSON (and
+    their rows, `passing_rows`) streamed in plan order (`json_pieces`), and decoded one by
+    one when walked."""
 
     def __init__(self, spill: ChangeSpill, moved: dict[str, str], counts: dict[str, Any]):
         self._spill, self._moved, self._tally = spill, moved, counts
@@ -154,6 +153,3 @@ class SpilledChanges(Sequence[Change]):
 
     def __getitem__(self, index: Any) -> Any:
         return tuple(self)[index]
-
-    def close(self) -> None:
-        self._spill.close()
