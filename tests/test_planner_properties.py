@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from hypothesis import HealthCheck, assume, given, settings
@@ -166,8 +167,10 @@ def test_overwrite_tags_decides_every_tag_clash_as_the_table_says(scenario):
 @PROPERTY
 @given(scenarios())
 def test_an_incomplete_snapshot_plans_no_removal(scenario):
+    # every world made incomplete, rather than filtering for the quarter that are: the filter
+    # tripped Hypothesis' filter_too_much health check on some seeds (2 runs in 12)
     snapshot, owned, plan_settings = scenario
-    assume(not snapshot.complete)
+    snapshot = dataclasses.replace(snapshot, complete=False, missing=("atlan assets",))
     p = make_plan(snapshot, owned, plan_settings)
     for c in p.changes:
         assert c.action is not Action.DELETE
