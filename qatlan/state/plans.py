@@ -177,8 +177,13 @@ def take_over_body(db: Database, heir: int) -> None:
                [b"".join(packed), json.dumps(new, sort_keys=True), tally_json, heir])
 
 
+#: a value's canonical JSON (sorted keys, no spaces, ASCII), as `qatlan.plan.canonical_pieces`
+#: writes the values of a plan
+canonical_text = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
+
 def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    return canonical_text(value).encode()
 
 
 #: compressed bytes inflated at a time when a body is streamed

@@ -31,14 +31,12 @@ from typing import Any
 from qatlan import addresses
 from qatlan.plan import Change, Tally
 from qatlan.planner import ChangeSink
-from qatlan.state.plans import row_text
+from qatlan.state.plans import canonical_text, row_text
 
 __all__ = ["ChangeSpill", "SpilledChanges"]
 
 #: changes per marshal frame of a run
 _FRAME = 2000
-#: the canonical encoding of one change (as `qatlan.plan.canonical_pieces` writes it)
-_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 
 # a record: (address, action, canonical JSON, needs a definition, asset, part, before, after,
 #            reason, source)
@@ -49,7 +47,7 @@ _ORDER = operator.itemgetter(0, 1)
 
 def _record(c: Change, asset: str, part: str) -> Record:
     target = c.target
-    return (c.address, c.action.value, _canonical(c.to_dict()), bool(target.get("needs")),
+    return (c.address, c.action.value, canonical_text(c.to_dict()), bool(target.get("needs")),
             asset, part, None if c.before is None else row_text(c.before),
             None if c.after is None else row_text(c.after), c.reason, target.get("source"))
 
@@ -109,7 +107,7 @@ def _moved(r: Record, moved: Mapping[str, str]) -> Record:
     if not any(n in moved for n in needs):
         return r
     data["target"]["needs"] = [moved.get(n, n) for n in needs]
-    return (r[0], r[1], _canonical(data), *r[3:])  # type: ignore[return-value]
+    return (r[0], r[1], canonical_text(data), *r[3:])  # type: ignore[return-value]
 
 
 class SpilledChanges(Sequence[Change]):
