@@ -34,7 +34,7 @@ from qatlan.errors import ConfigError, PlanFileError, StaleStateError, StateErro
 from qatlan.match import MatchResult, match, resolve_domains
 from qatlan.model import Snapshot
 from qatlan.normalize import iso_utc
-from qatlan.plan import Plan, PlanFileWriter, SavedPlan, signature_ok
+from qatlan.plan import Plan, PlanFileWriter, SavedPlan, peek_plan_file, read_saved_plan, signature_ok
 from qatlan.planner import (
     ChangeSink,
     PlanSettings,
@@ -58,6 +58,7 @@ __all__ = [
     "make_plan",
     "make_stored_plan",
     "match_report",
+    "open_saved_plan",
     "options_of",
     "plan_inputs",
     "settings_from",
@@ -315,6 +316,23 @@ def match_report(config: Config, state: State, options: PlanOptions = PlanOption
 
 
 # --------------------------------------------------------------------------- stale plans
+
+
+def open_saved_plan(path: str | os.PathLike[str], state: State) -> SavedPlan:
+    """A saved plan file, checked as `read_saved_plan` does, for applying with `state`.
+
+    When `state` stored the very plan the file holds (the file's plan bytes hash to its
+    checksum, and the state recorded a plan with that checksum: `peek_plan_file`), the plan
+    comes from the state with its changes left there, streamed one at a time by apply: the
+    file is hashed, not parsed, and memory does not follow the plan's size. Any other file
+    (a signed plan from another machine, an edited one) is read whole and checked."""
+    peeked = peek_plan_file(path)
+    if peeked is not None:
+        plan = state.load_plan(peeked[0], lazy=True)
+        if plan is not None:
+            return SavedPlan(plan, *peeked)
+    return read_saved_plan(path)
+
 
 
 def check_applicable(saved: SavedPlan, state: State, key: str | None = None) -> None:

@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from strategies import scenarios, two_datastores
 
 from qatlan import render
-from qatlan.pipeline import PlanOptions, make_plan, make_stored_plan
-from qatlan.plan import PlanFileWriter, plan_checksum, read_saved_plan
+from qatlan.errors import PlanFileError
+from qatlan.pipeline import PlanOptions, make_plan, make_stored_plan, open_saved_plan
+from qatlan.plan import PlanFileWriter, each_change, plan_checksum, read_saved_plan
 from qatlan.planner import plan as pure_plan
 from qatlan.state import State
 from qatlan.state.plans import _replace
@@ -66,6 +67,18 @@ def test_a_repeat_is_the_plan_decoded_whole_with_a_new_base_and_time(scenario, l
         # walking the changes decodes them, targets and all
         assert dataclasses.replace(lazy, changes=tuple(lazy.changes)) == expected
         assert [c.target for c in lazy.changes] == [c.target for c in expected.changes]
+        # loaded with its changes left in the state (how apply takes a stored plan), the
+        # twin and the repeat stream the changes of the plan decoded whole
+        for wanted, plan in ((checksum, expected), (plan_checksum(first), first)):
+            loaded = state.load_plan(wanted, lazy=True)
+            assert len(loaded.changes) == len(plan.changes)
+            streamed = list(each_change(loaded.changes))
+            assert dataclasses.replace(loaded, changes=tuple(streamed)) == plan
+            assert [c.target for c in streamed] == [c.target for c in plan.changes]
+        # the plan file of the repeat is taken from the state, not parsed
+        saved = open_saved_plan(out, state)
+        assert saved.checksum == checksum and saved.signature is None
+        assert dataclasses.replace(saved.plan, changes=tuple(each_change(saved.plan.changes))) == expected
 
 
 def test_replacing_spans_in_a_text_cut_anywhere():
@@ -159,3 +172,32 @@ def test_a_stored_plan_streams_its_changes_whatever_the_chunks(config, state, tr
         monkeypatch.setattr(plans, "_CHUNK", size)
         assert [json.loads(t) for t in lazy.changes.json_pieces()] == [
             json.loads(json.dumps(c.to_dict())) for c in first.changes]
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(scenarios(), st.data())
+def test_a_plan_file_changed_anywhere_is_refused_or_read_as_the_stored_plan(scenario, data):
+    """`qatlan apply FILE` takes a plan the state stored from the state, the file only
+    hashed: a byte changed anywhere in the file either leaves the same plan (the version
+    text in its head) or is refused, never applied as something else."""
+    snapshot, owned, plan_settings = scenario
+    first = pure_plan(snapshot, plan_settings, owned=owned, base=BASE, created_at="2026-01-01T00:00:00.000Z")
+    with tempfile.TemporaryDirectory() as tmp, State.open(Path(tmp) / "s.db") as state:
+        out = Path(tmp) / "p.json"
+        with PlanFileWriter(out) as writer:
+            checksum = state.save_plan(first, tee=writer.write)
+            writer.commit(checksum)
+        raw = bytearray(out.read_bytes())
+        at = data.draw(st.integers(0, len(raw) - 1), label="at")
+        raw[at] = data.draw(st.integers(0, 255).filter(lambda b: b != raw[at]), label="byte")
+        out.write_bytes(bytes(raw))
+        version = raw.index(b'"qatlan_version":"') + len(b'"qatlan_version":"')
+        try:
+            saved = open_saved_plan(out, state)
+        except PlanFileError:
+            saved = None
+        if saved is not None:  # only the version text may change, and the plan is the same
+            assert version <= at < raw.index(b'"', version)
+            assert saved.checksum == checksum
+            assert dataclasses.replace(saved.plan, changes=tuple(each_change(saved.plan.changes))) == first

@@ -17,13 +17,14 @@ from qatlan.plan.file import (
     PLAN_FILE_VERSION,
     PlanFileWriter,
     SavedPlan,
+    peek_plan_file,
     read_plan_file,
     read_saved_plan,
     sign,
     signature_ok,
     write_plan_file,
 )
-from qatlan.plan.model import FORMAT_VERSION, Action, Change, Conflict, Plan, Tally, own, tally
+from qatlan.plan.model import FORMAT_VERSION, Action, Change, Conflict, Plan, Tally, definitions_of, each_change, own, tally
 
 __all__ = [
     "FORMAT_VERSION",
@@ -38,8 +39,11 @@ __all__ = [
     "Tally",
     "canonical_pieces",
     "canonical_sections",
+    "definitions_of",
+    "each_change",
     "iter_json",
     "own",
+    "peek_plan_file",
     "plan_checksum",
     "read_plan_file",
     "read_saved_plan",

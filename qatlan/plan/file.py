@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -32,8 +33,8 @@ from qatlan.errors import PlanFileError
 from qatlan.plan.checksum import canonical_pieces, plan_checksum
 from qatlan.plan.model import Plan
 
-__all__ = ["PLAN_FILE_VERSION", "PlanFileWriter", "SavedPlan", "read_plan_file", "read_saved_plan",
-           "sign", "signature_ok", "write_plan_file"]
+__all__ = ["PLAN_FILE_VERSION", "PlanFileWriter", "SavedPlan", "peek_plan_file", "read_plan_file",
+           "read_saved_plan", "sign", "signature_ok", "write_plan_file"]
 
 #: the plan file wrapper's major version; readers reject any other
 PLAN_FILE_VERSION = 1
@@ -184,6 +185,45 @@ def read_saved_plan(path: str | os.PathLike[str]) -> SavedPlan:
         return SavedPlan(Plan.from_dict(data), doc["checksum"], signature if isinstance(signature, str) else None)
     except PlanFileError as exc:
         raise PlanFileError(f"{path}: {exc}", hint=exc.hint) from None
+
+
+#: how `PlanFileWriter` opens and closes a file, around the plan object's canonical JSON
+_HEAD = re.compile(rb'\{"format_version":%d,"qatlan_version":"(?:[^"\\]|\\.)*","plan":' % PLAN_FILE_VERSION)
+_TAIL = re.compile(rb',"checksum":"([0-9a-f]{64})"(?:,"signature":"([0-9a-f]{64})")?\}\n?\Z')
+_EDGE = 512  # bytes read at each end to find them
+_READ = 1 << 20
+
+
+def peek_plan_file(path: str | os.PathLike[str]) -> tuple[str, str | None] | None:
+    """(checksum, signature) of a plan file laid out as `qatlan plan --out` writes it, checked
+    without parsing the plan: the bytes of its plan object are hashed as they are read and
+    must hash to its checksum. Then the file holds exactly the plan whose canonical JSON has
+    that checksum: a state that stored a plan with it has the same plan (`qatlan apply FILE`
+    streams it from there). None for anything else (another layout, a file edited, unreadable):
+    `read_saved_plan` reads it whole and says what is wrong."""
+    try:
+        with open(path, "rb") as fp:
+            size = os.fstat(fp.fileno()).st_size
+            head = _HEAD.match(fp.read(_EDGE))
+            fp.seek(max(0, size - _EDGE))
+            edge = fp.tell()
+            tail = _TAIL.search(fp.read())
+            if head is None or tail is None or edge + tail.start() <= head.end():
+                return None
+            digest, left = hashlib.sha256(), edge + tail.start() - head.end()
+            fp.seek(head.end())
+            while left > 0:
+                chunk = fp.read(min(_READ, left))
+                if not chunk:
+                    return None
+                digest.update(chunk)
+                left -= len(chunk)
+    except OSError:
+        return None
+    checksum = tail.group(1).decode()
+    if not hmac.compare_digest(digest.hexdigest(), checksum):
+        return None
+    return checksum, tail.group(2).decode() if tail.group(2) else None
 
 
 def _load(path: Path) -> dict[str, Any]:

@@ -25,7 +25,7 @@ the object (guid, type, ids, hashed names); it is excluded from equality but rou
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -35,7 +35,8 @@ from qatlan.errors import PlanFileError
 from qatlan.model import Skip
 from qatlan.plan.encode import LazyList, RawList, change_json
 
-__all__ = ["FORMAT_VERSION", "Action", "Change", "Conflict", "Plan", "Tally", "own", "tally"]
+__all__ = ["FORMAT_VERSION", "Action", "Change", "Conflict", "Plan", "Tally", "definitions_of",
+           "each_change", "own", "tally"]
 
 FORMAT_VERSION = 1
 
@@ -177,6 +178,22 @@ def tally(changes: Iterable[Change]) -> dict[str, Any]:
     for c in changes:
         t.add(c)
     return t.result()
+
+
+def each_change(changes: Iterable[Change]) -> Iterator[Change]:
+    """Every change, in order, without holding them: a stored plan's changes
+    (`qatlan.state.plans.StoredChanges`) are decoded one at a time and let go."""
+    stream = getattr(changes, "stream", None)
+    return stream() if stream is not None else iter(changes)
+
+
+def definitions_of(plan: "Plan") -> list[Change]:
+    """The plan's definition changes (`atlan:typedef#...`), which apply makes before any
+    value: a stored plan's are found without walking its changes."""
+    find = getattr(plan.changes, "definitions", None)
+    if find is not None:
+        return find(plan.definitions_needed)
+    return [c for c in plan.changes if addresses.is_typedef(c.address)]
 
 
 @dataclass(frozen=True)

@@ -107,26 +107,23 @@ def save_repeat(db: Database, path: str, twin: int, base: Mapping[str, Any], cre
     """
     spans, tally_json, summary = db.execute(
         "SELECT spans, tally, summary FROM plans WHERE id = ?", [twin]).fetchone()
-    digest, head, tail = hashlib.sha256(), [], []
+    digest = hashlib.sha256()
     spans = json.loads(spans)
     # where the changes sit in the new text: the base before them may differ in length
     moved = len(_canonical(dict(base))) - (spans["base"][1] - spans["base"][0])
-    changes = [spans["changes"][0] + moved, spans["changes"][1] + moved]
-    at = 0
-    for piece in _spliced(db, twin, base, created_at):
-        digest.update(piece)
-        if tee is not None:
-            tee(piece)
-        end = at + len(piece)
-        if at < changes[0]:
-            head.append(piece[:changes[0] - at])
-        if end > changes[1]:
-            tail.append(piece[max(0, changes[1] - at):])
-        at = end
+    changes = (spans["changes"][0] + moved, spans["changes"][1] + moved)
+
+    def hashed() -> Iterator[bytes]:
+        for piece in _spliced(db, twin, base, created_at):
+            digest.update(piece)
+            if tee is not None:
+                tee(piece)
+            yield piece
+
+    rest = _without_changes(hashed(), changes)
     checksum = digest.hexdigest()
-    data = json.loads(b"".join(head) + b"[]" + b"".join(tail))
     stored = StoredChanges(path, twin, json.loads(tally_json))
-    p = dataclasses.replace(Plan.from_dict(data), changes=stored)
+    p = dataclasses.replace(Plan.from_dict(rest), changes=stored)
     row = {**_row(p, run_id, checksum, inputs, twin), "body": b"", "summary": summary}
     with write_transaction(db):
         db["plans"].insert(row)
@@ -151,6 +148,20 @@ def _spliced(db: Database, plan_id: int, base: Mapping[str, Any] | None = None,
     edits = sorted([(*spans["base"], _canonical(dict(base or {}))),
                     (*spans["created_at"], _canonical(created_at))])
     yield from _replace(_inflate(body), edits)
+
+
+def _without_changes(pieces: Iterable[bytes], changes: tuple[int, int]) -> dict[str, Any]:
+    """The plan object of a canonical text (in `pieces`) with an empty list in place of the
+    changes it holds between the offsets `changes`: all of it but the changes is parsed."""
+    head, tail, at = [], [], 0
+    for piece in pieces:
+        end = at + len(piece)
+        if at < changes[0]:
+            head.append(piece[:changes[0] - at])
+        if end > changes[1]:
+            tail.append(piece[max(0, changes[1] - at):])
+        at = end
+    return json.loads(b"".join(head) + b"[]" + b"".join(tail))
 
 
 def take_over_body(db: Database, heir: int) -> None:
@@ -313,12 +324,28 @@ def _decode(body: bytes) -> Plan:
     return Plan.from_dict(json.loads(zlib.decompress(body)))
 
 
-def load_plan(db: Database, checksum: str) -> Plan | None:
-    """The stored plan with this checksum, or None."""
+def load_plan(db: Database, checksum: str, path: str | None = None) -> Plan | None:
+    """The stored plan with this checksum, or None.
+
+    With `path` (the state file), its changes stay in the state (`StoredChanges`) when the
+    plan recorded where they sit: the rest of the plan is parsed, the changes are streamed
+    (`StoredChanges.stream`) or counted when asked. Otherwise it is decoded whole."""
     found = plan_id(db, checksum)
     if found is None:
         return None
-    return Plan.from_dict(json.loads(b"".join(_spliced(db, found))))
+    row = None if path is None else db.execute(
+        "SELECT p.body = x'', p.base, t.id, t.spans, t.tally FROM plans p "
+        "JOIN plans t ON t.id = coalesce(p.changes_from, p.id) "
+        "WHERE p.id = ? AND t.spans IS NOT NULL AND t.tally IS NOT NULL", [found]).fetchone()
+    if row is None:
+        return Plan.from_dict(json.loads(b"".join(_spliced(db, found))))
+    repeat, own_base, rows_id, spans, tally_json = row
+    spans = json.loads(spans)
+    # a repeat's text is its twin's with its own base, whose length may differ
+    moved = len(_canonical(json.loads(own_base))) - (spans["base"][1] - spans["base"][0]) if repeat else 0
+    rest = _without_changes(_spliced(db, found), (spans["changes"][0] + moved, spans["changes"][1] + moved))
+    return dataclasses.replace(Plan.from_dict(rest),
+                               changes=StoredChanges(path, rows_id, json.loads(tally_json)))
 
 
 class StoredChanges(Sequence[Change]):
@@ -373,6 +400,39 @@ class StoredChanges(Sequence[Change]):
         """Each change's canonical JSON, in plan order, cut from the stored body as it is
         inflated (a plan's canonical JSON is ASCII): `qatlan plan --json` re-encodes them
         one at a time instead of decoding the whole plan."""
+        for _, text in self._scan():
+            yield text
+
+    def definitions(self, known: Iterable[Change] = ()) -> list[Change]:
+        """The plan's definition changes (`atlan:typedef#...`), whole, in address order,
+        without walking the plan: each is the one of `known` (the plan's
+        `definitions_needed`, parsed with the plan) at its address, checked against its row.
+        Should one not be there or differ, the changes are walked once to find them."""
+        conn = self._connect()
+        try:
+            rows = conn.execute("SELECT address, action, before, after FROM plan_changes WHERE "
+                                "plan_id = ? AND address >= ? AND address < ? ORDER BY address",
+                                [self.plan_id, addresses.TYPEDEF_PREFIX,
+                                 addresses.TYPEDEF_PREFIX[:-1] + "$"]).fetchall()
+        finally:
+            conn.close()
+        by_address = {c.address: c for c in known}
+        out = []
+        for address, action, before, after in rows:
+            c = by_address.get(address)
+            if c is None or (c.action.value, _text(c.before), _text(c.after)) != (action, before, after):
+                return [c for c in self.stream() if addresses.is_typedef(c.address)]
+            out.append(c)
+        return out
+
+    def stream(self) -> Iterator[Change]:
+        """Each change, whole (with its target), in plan order, decoded one at a time and
+        not kept: how apply walks a stored plan in bounded memory."""
+        for data, _ in self._scan():
+            yield Change.from_dict(data)
+
+    def _scan(self) -> Iterator[tuple[Any, str]]:
+        """(decoded, text) of each change, cut from the body as it is inflated."""
         conn = self._connect()
         try:
             body, spans = conn.execute("SELECT body, spans FROM plans WHERE id = ?",
@@ -396,17 +456,17 @@ class StoredChanges(Sequence[Change]):
                 if buf[pos] == ",":
                     pos += 1
                 try:
-                    _, stop = scan(buf, pos)
+                    data, stop = scan(buf, pos)
                 except ValueError:
                     if at >= end:  # nothing more to come: a damaged body
                         raise
                     break  # the change goes on in the next chunk
-                yield buf[pos:stop]
+                yield data, buf[pos:stop]
                 pos = stop
 
     def _changes(self) -> tuple[Change, ...]:
         if self._all is None:
-            self._all = tuple(Change.from_dict(json.loads(text)) for text in self.json_pieces())
+            self._all = tuple(self.stream())
         return self._all
 
     def __getitem__(self, index: Any) -> Any:

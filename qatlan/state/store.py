@@ -168,9 +168,12 @@ class State:
         """Moves with every write to what qatlan owns (a trigger counts them)."""
         return self._db.execute("SELECT owned_serial FROM meta").fetchone()[0]
 
-    def load_plan(self, checksum: str) -> Plan | None:
-        """The stored plan with this checksum, or None."""
-        return plans.load_plan(self._db, checksum)
+    def load_plan(self, checksum: str, lazy: bool = False) -> Plan | None:
+        """The stored plan with this checksum, or None. `lazy`: its changes stay in the
+        state (`plans.StoredChanges`: counted from the tally, streamed one at a time) when
+        the plan recorded where they sit; otherwise they are decoded."""
+        on_disk = lazy and str(self.path) != ":memory:"
+        return plans.load_plan(self._db, checksum, str(self.path) if on_disk else None)
 
     def plan_id(self, checksum: str) -> int | None:
         return plans.plan_id(self._db, checksum)
