@@ -19,8 +19,8 @@ from qatlan.model import ACMDef
 from qatlan.normalize import fold
 from qatlan.plan import Change
 
-__all__ = ["UNSURE", "apply_typedefs", "create_until_present", "resolve_names", "skip_dependents",
-           "unresolved"]
+__all__ = ["UNSURE", "NameResolver", "apply_typedefs", "create_until_present", "resolve_names",
+           "skip_dependents", "unresolved"]
 
 #: failures after which a write may or may not have happened
 UNSURE = (Conflict, ServerError, ApiConnectionError)
@@ -133,17 +133,33 @@ def _needs_names(works: list[Work]) -> tuple[bool, bool]:
 
 async def resolve_names(atlan: AtlanClient, works: list[Work], cm_set_name: str) -> Names:
     """Hashed names the plan did not know (definitions created since); reads only if needed."""
-    names = Names()
-    need_tags, need_cm = _needs_names([w for w in works if w.open])
-    if need_tags:
-        for d in sorted(await atlan.tag_defs(), key=lambda d: (d.display_name, d.hashed_name)):
-            names.tags.setdefault(fold(d.display_name), d.hashed_name)
-    if need_cm:
-        found = next((d for d in await atlan.cm_defs() if d.display_name == cm_set_name), None)
-        if found is not None:
-            names.cm_set = found.hashed_name
-            names.cm_attributes = {a.display_name: a.hashed_name for a in found.attributes}
-    return names
+    return await NameResolver(atlan, cm_set_name).resolve(works)
+
+
+class NameResolver:
+    """`resolve_names` for an apply that takes its changes a window at a time: the
+    definitions are created before the first window, so each read is made once, when a
+    window first needs it, and its names serve the windows after."""
+
+    def __init__(self, atlan: AtlanClient, cm_set_name: str):
+        self.atlan, self.cm_set_name = atlan, cm_set_name
+        self.names = Names()
+        self._read: set[str] = set()
+
+    async def resolve(self, works: list[Work]) -> Names:
+        need_tags, need_cm = _needs_names([w for w in works if w.open])
+        names = self.names
+        if need_tags and "tags" not in self._read:
+            for d in sorted(await self.atlan.tag_defs(), key=lambda d: (d.display_name, d.hashed_name)):
+                names.tags.setdefault(fold(d.display_name), d.hashed_name)
+            self._read.add("tags")
+        if need_cm and "cm" not in self._read:
+            found = next((d for d in await self.atlan.cm_defs() if d.display_name == self.cm_set_name), None)
+            if found is not None:
+                names.cm_set = found.hashed_name
+                names.cm_attributes = {a.display_name: a.hashed_name for a in found.attributes}
+            self._read.add("cm")
+        return names
 
 
 def unresolved(w: Work, names: Names) -> str | None:

@@ -44,6 +44,12 @@ class Journal:
             self.owned.update(self.state.owned_at(wanted))
             self._looked |= wanted
 
+    def forget(self) -> None:
+        """Let go of what was read of ownership: an apply calls this after each window of
+        changes (a plan changes each address once, so no later window needs it)."""
+        self.owned.clear()
+        self._looked.clear()
+
     def settled(self) -> dict[str, tuple[Outcome, str | None]]:
         """address → (outcome, error) of every change an earlier run already settled."""
         out = {}
@@ -118,11 +124,11 @@ def find_interrupted(state: State) -> Interrupted | None:
     if run["outcome"] == "error" and run.get("counts") is not None:
         return None  # it finished, with failed changes (or its plan was refused)
     checksum = run["plan_checksum"]
-    plan = state.load_plan(checksum)
+    plan = state.load_plan(checksum, lazy=True)  # its changes are streamed when applied
     if plan is None or plan.base.get("lineage") != state.lineage:
         return None
-    done = Journal(state, checksum, None, lambda: 0.0).settled()
-    left = sum(1 for c in plan.changes if c.address not in done)
+    # the journal holds only this plan's changes, each address once
+    left = len(plan.changes) - len(Journal(state, checksum, None, lambda: 0.0).settled())
     if not left:
         return None
     return Interrupted(run["id"], run["started_at"], plan, checksum, left,

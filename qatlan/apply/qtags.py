@@ -29,7 +29,7 @@ from qatlan.model import QTagDef
 from qatlan.normalize import fold
 from qatlan.plan import Action
 
-__all__ = ["prepare_tags"]
+__all__ = ["TagPreparer", "prepare_tags"]
 
 
 class _NoIntegration(Exception):
@@ -70,15 +70,47 @@ def _by_name(works: list[Work], action: Action) -> dict[str, list[Work]]:
 async def prepare_tags(q: QualyticsClient, works: list[Work], settings: Mapping[str, Any]) -> set[str]:
     """Make the tag definitions the plan's Qualytics changes need; returns the folded names
     of the tags converted to external in this run (their changes count as applied)."""
-    creates, converts = _by_name(works, Action.CREATE), _by_name(works, Action.UPDATE)
-    if not creates and not converts:
-        return set()
-    integration = _Integration(q, settings, works)
-    converted: set[str] = set()
-    jobs = [_ensure_external(q, name, ws, integration) for name, ws in sorted(creates.items())]
-    jobs += [_convert(q, name, ws, integration, converted) for name, ws in sorted(converts.items())]
-    await asyncio.gather(*jobs)
-    return converted
+    return await TagPreparer(q, settings).prepare(works)
+
+
+class TagPreparer:
+    """`prepare_tags` for an apply that takes its changes a window at a time: each tag name
+    is prepared once, and the changes of a later window that pull (or convert) a name
+    prepared before settle as that name's first changes did, without another request."""
+
+    def __init__(self, q: QualyticsClient, settings: Mapping[str, Any]):
+        self.q, self.settings = q, settings
+        #: folded names of the tags converted to external in this run
+        self.converted: set[str] = set()
+        #: (action, name, converting) -> how its changes settled (None: left open, to write)
+        self._done: dict[tuple[Action, str, bool], tuple[Outcome, str | None] | None] = {}
+        self._integration: _Integration | None = None
+
+    async def prepare(self, works: list[Work]) -> set[str]:
+        """Prepare what `works` need that no earlier call prepared; returns `converted`."""
+        jobs = []
+        for action in (Action.CREATE, Action.UPDATE):
+            for name, ws in sorted(_by_name(works, action).items()):
+                key = (action, name, any(w.change.target.get("convert") for w in ws))
+                if key in self._done:
+                    settled = self._done[key]
+                    if settled is not None:
+                        _fail(ws, *settled)
+                    continue
+                if self._integration is None:
+                    self._integration = _Integration(self.q, self.settings, works)
+                jobs.append(self._once(key, ws, self._integration))
+        await asyncio.gather(*jobs)
+        return self.converted
+
+    async def _once(self, key: tuple[Action, str, bool], works: list[Work], integration: _Integration) -> None:
+        action, name, _ = key
+        if action is Action.CREATE:
+            await _ensure_external(self.q, name, works, integration)
+        else:
+            await _convert(self.q, name, works, integration, self.converted)
+        first = works[0]
+        self._done[key] = None if first.outcome is None else (first.outcome, first.error)
 
 
 def _fail(works: list[Work], outcome: Outcome, why: str) -> None:

@@ -51,7 +51,7 @@ class Work:
         return self.outcome is None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChangeResult:
     address: str
     action: Action

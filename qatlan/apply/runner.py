@@ -13,21 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from qatlan import addresses
 from qatlan.apply.atlan import apply_atlan
 from qatlan.apply.batching import BatchSizer
 from qatlan.apply.context import Ctx, ProgressFn
-from qatlan.apply.definitions import apply_typedefs, resolve_names, skip_dependents
+from qatlan.apply.definitions import NameResolver, apply_typedefs, skip_dependents
 from qatlan.apply.journal import Journal
-from qatlan.apply.qtags import prepare_tags
+from qatlan.apply.qtags import TagPreparer
 from qatlan.apply.qualytics import apply_qualytics
 from qatlan.apply.result import ApplyResult, ChangeResult, Work
 from qatlan.apply.settle import settle_intents
-from qatlan.clients import Clients, open_clients
+from qatlan.clients import Clients, Names, open_clients
 from qatlan.config import Config
-from qatlan.plan import Action, Plan, plan_checksum
+from qatlan.plan import Action, Change, Plan, definitions_of, each_change, plan_checksum
 from qatlan.state import State
 
 __all__ = ["apply_plan", "apply_plan_async"]
@@ -42,6 +43,7 @@ def apply_plan(
     progress: ProgressFn | None = None,
     now: Callable[[], float] = time.time,
     run_id: int | None = None,
+    checksum: str | None = None,
     **transports: Any,
 ) -> ApplyResult:
     """Apply `plan` against both services; returns every change's outcome.
@@ -54,9 +56,15 @@ def apply_plan(
     (`atlan_transport`, `qualytics_transport`, or other `HttpClient` options such as
     `sleep`) are passed to the clients. Failed changes do not stop the others: check
     `result.ok` or call `result.raise_for_failures()`.
+
+    The changes are taken a window at a time (`WINDOW`), so a plan whose changes stay in the
+    state (`State.load_plan(lazy=True)`, `qatlan.pipeline.open_saved_plan`) is applied in
+    bounded memory; give its `checksum` (known from the state or the plan file), or the
+    whole plan is encoded once to compute it.
     """
     return asyncio.run(apply_plan_async(config, state, plan, parallelism=parallelism,
-                                        progress=progress, now=now, run_id=run_id, **transports))
+                                        progress=progress, now=now, run_id=run_id,
+                                        checksum=checksum, **transports))
 
 
 def _quiet(stage: str, done: int, total: int | None) -> None:
@@ -73,10 +81,11 @@ async def apply_plan_async(
     now: Callable[[], float] = time.time,
     clients: Clients | None = None,
     run_id: int | None = None,
+    checksum: str | None = None,
     **transports: Any,
 ) -> ApplyResult:
     """Apply `plan` (see `qatlan.apply.apply_plan`); `clients` reuses open clients."""
-    checksum = plan_checksum(plan)
+    checksum = checksum or plan_checksum(plan)
     with state.run("apply", plan_checksum=checksum, run_id=run_id) as run:
         if state.plan_id(checksum) is None:  # a signed plan from elsewhere: kept here, so
             state.save_plan(plan, run.id)    # its intents can be settled and it can resume
@@ -97,34 +106,104 @@ async def _run(config: Config, state: State, plan: Plan, clients: Clients, check
     before = clients.counters()
     settled = await settle_intents(config, state, clients, run_id=run_id, now=now)
     journal = Journal(state, checksum, run_id, now)  # after settling: it reads what is owned
-    # before any write: a run killed after a Qualytics write landed but before its journal
-    # row must still make the next refresh re-read that container's fields
-    state.mark_dirty_containers(_qualytics_containers(plan), run_id)
     earlier = journal.settled()
-    works = [Work(c) for c in plan.changes if c.action is not Action.NOOP and c.address not in earlier]
-    journal.prefetch(w.change.address for w in works)
-    typedefs = [w for w in works if w.change.target.get("part") == "typedef"]
-    await apply_typedefs(clients.atlan, typedefs)
-    journal.record(typedefs)
-    values = [w for w in works if w.change.target.get("part") != "typedef"]
-    skip_dependents(values, typedefs)
-    atlan = [w for w in values if w.change.target.get("side") == "atlan"]
-    names = await resolve_names(clients.atlan, atlan, str(plan.settings.get("cm_set_name") or
-                                                            config.atlan.custom_metadata_set))
-    qualytics = [w for w in values if w.change.target.get("side") == "qualytics"]
-    converted = await prepare_tags(clients.qualytics, qualytics, plan.settings)
-    journal.record(w for w in qualytics if not w.open)
-    ctx = Ctx(clients, config, journal, names, parallelism or config.atlan.concurrency,
-              progress or _quiet, BatchSizer(config.atlan.batch_size))
-    await asyncio.gather(apply_atlan(ctx, atlan), apply_qualytics(ctx, qualytics, converted))
+    counted = _Counted(progress or _quiet)
+    ctx = Ctx(clients, config, journal, Names(), parallelism or config.atlan.concurrency,
+              counted, BatchSizer(config.atlan.batch_size))
+    names = NameResolver(clients.atlan, str(plan.settings.get("cm_set_name") or
+                                            config.atlan.custom_metadata_set))
+    tags = TagPreparer(clients.qualytics, plan.settings)
+    # definitions before any value, wherever the plan lists them
+    typedefs = [Work(c) for c in definitions_of(plan)
+                if c.action is not Action.NOOP and c.address not in earlier]
+    if typedefs:
+        journal.prefetch(w.change.address for w in typedefs)
+        await apply_typedefs(clients.atlan, typedefs)
+        journal.record(typedefs)
+    done = {w.change.address: w for w in typedefs}
+    results: list[ChangeResult] = []
+    for window, last in windows(each_change(plan.changes), WINDOW):
+        values = [Work(c) for c in window if c.action is not Action.NOOP and c.address not in earlier
+                  and c.address not in done]
+        # before any write: a run killed after a Qualytics write landed but before its
+        # journal row must still make the next refresh re-read that container's fields
+        state.mark_dirty_containers(_qualytics_containers(values), run_id)
+        journal.prefetch(w.change.address for w in values)
+        skip_dependents(values, typedefs)
+        atlan = [w for w in values if w.change.target.get("side") == "atlan"]
+        ctx.names = await names.resolve(atlan)
+        qualytics = [w for w in values if w.change.target.get("side") == "qualytics"]
+        converted = await tags.prepare(qualytics)
+        journal.record(w for w in qualytics if not w.open)
+        counted.last = last
+        await asyncio.gather(apply_atlan(ctx, atlan), apply_qualytics(ctx, qualytics, converted))
+        results += _results(window, values, earlier, done)
+        journal.forget()
+        counted.next_window()
+    counted.finish()
     notes = (settled.describe(),) if settled.total else ()
-    return _result(plan, checksum, run_id, works, earlier, ctx, clients, before, notes)
+    requests, writes = clients.since(before)
+    return ApplyResult(checksum, run_id, tuple(results), tuple(ctx.inconsistencies), requests, writes,
+                       notes)
 
 
-def _qualytics_containers(plan: Plan) -> set[int]:
+#: changes taken at a time: a window's changes are decoded (a stored plan's are streamed),
+#: applied and let go before the next, so apply's memory follows this, not the plan
+WINDOW = 50_000
+
+
+def windows(changes: Iterable[Change], size: int) -> Iterator[tuple[list[Change], bool]]:
+    """`changes` cut into lists of about `size` (an asset's changes are never cut apart, so
+    each asset is still one entity written once), each with whether it is the last."""
+    it = iter(changes)
+    pending = next(it, None)
+    while pending is not None:
+        window = [pending]
+        pending = next(it, None)
+        while pending is not None and (len(window) < size or _asset(pending) == _asset(window[-1])):
+            window.append(pending)
+            pending = next(it, None)
+        yield window, pending is None
+
+
+def _asset(change: Change) -> str:
+    return addresses.parse(change.address)[0]
+
+
+class _Counted:
+    """Progress counted across windows: `done` runs on from the earlier windows; the total
+    is known (and reported) in the last window only."""
+
+    def __init__(self, report: ProgressFn):
+        self.report, self.last = report, True
+        self._base: dict[str, int] = {}
+        self._seen: dict[str, int] = {}
+        self._open: set[str] = set()  # stages last reported without a total
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        self._seen[stage] = done
+        start = self._base.get(stage, 0)
+        total = start + total if self.last and total is not None else None
+        (self._open.add if total is None else self._open.discard)(stage)
+        self.report(stage, start + done, total)
+
+    def next_window(self) -> None:
+        for stage, done in self._seen.items():
+            self._base[stage] = self._base.get(stage, 0) + done
+        self._seen.clear()
+
+    def finish(self) -> None:
+        """Each stage's count is its total now (a stage the last window did not reach was
+        counted without one)."""
+        for stage in sorted(self._open):
+            self.report(stage, self._base[stage], self._base[stage])
+        self._open.clear()
+
+
+def _qualytics_containers(works: list[Work]) -> set[int]:
     out: set[int] = set()
-    for c in plan.changes:
-        t = c.target
+    for w in works:
+        t = w.change.target
         if t.get("side") != "qualytics":
             continue
         if t.get("container_id") is not None:
@@ -134,17 +213,15 @@ def _qualytics_containers(plan: Plan) -> set[int]:
     return out
 
 
-def _result(plan: Plan, checksum: str, run_id: int, works: list[Work], earlier: dict,
-            ctx: Ctx, clients: Clients, before: dict[str, Any], notes: tuple[str, ...]) -> ApplyResult:
-    by_address = {w.change.address: w for w in works}
-    results = []
-    for c in plan.changes:
+def _results(window: list[Change], works: list[Work], earlier: dict,
+             definitions: dict[str, Work]) -> Iterator[ChangeResult]:
+    """The outcome of each change of `window`, in plan order (no-ops and changes left open
+    have none)."""
+    by_address = {**definitions, **{w.change.address: w for w in works}}
+    for c in window:
         if c.address in earlier:
             outcome, error = earlier[c.address]
-            results.append(ChangeResult(c.address, c.action, outcome, error, earlier=True))
+            yield ChangeResult(c.address, c.action, outcome, error, earlier=True)
         elif c.address in by_address and by_address[c.address].outcome is not None:
             w = by_address[c.address]
-            results.append(ChangeResult(c.address, c.action, w.outcome, w.error))
-    requests, writes = clients.since(before)
-    return ApplyResult(checksum, run_id, tuple(results), tuple(ctx.inconsistencies), requests, writes,
-                       notes)
+            yield ChangeResult(c.address, c.action, w.outcome, w.error)

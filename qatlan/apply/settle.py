@@ -34,6 +34,7 @@ from qatlan.apply.result import Outcome, Work
 from qatlan.clients import Clients, open_clients
 from qatlan.config import Config
 from qatlan.errors import ApiError, StateError
+from qatlan.plan import each_change
 from qatlan.state import State
 
 __all__ = ["Settled", "settle_intents", "settle_open_intents"]
@@ -66,12 +67,12 @@ async def settle_intents(config: Config, state: State, clients: Clients, *, run_
     """Read back the targets of every open intent and journal what landed (with ownership)."""
     landed = not_landed = drifted = 0
     for checksum, addresses in state.open_intents().items():
-        plan = state.load_plan(checksum)
+        plan = state.load_plan(checksum, lazy=True)
         if plan is None:  # plans are stored before apply; a state edited by hand
             raise StateError(f"the journal has {len(addresses)} unsettled write(s) of plan "
                              f"{checksum[:12]}, which is not in the state")
         wanted = set(addresses)
-        works = [Work(c) for c in plan.changes if c.address in wanted]
+        works = [Work(c) for c in each_change(plan.changes) if c.address in wanted]
         atlan = [w for w in works if w.change.target.get("side") == "atlan"]
         qualytics = [w for w in works if w.change.target.get("side") == "qualytics"]
         journal = Journal(state, checksum, run_id, now)

@@ -68,14 +68,14 @@ def _saved_plan_to_apply(st: Any, saved: Any, run_id: int) -> Any:
         st.finish_run(run_id, "ok", counts={})
         typer.echo(status_line(saved.plan))
         return None
-    return saved.plan
+    return saved.plan, saved.checksum
 
 
 def _plan_to_apply(cfg: Any, st: Any, options: Any, auto_approve: bool) -> Any:
-    """The plan this run applies (None: nothing to do): an interrupted apply's, or a new
-    one; asks for approval."""
+    """(plan, checksum) this run applies (None: nothing to do): an interrupted apply's, or a
+    new one; asks for approval. Either plan's changes stay in the state until applied."""
     from qatlan.apply import find_interrupted
-    from qatlan.pipeline import make_plan, options_of
+    from qatlan.pipeline import make_stored_plan, options_of
     from qatlan.render import Progress, human, use_color
 
     left = find_interrupted(st)
@@ -84,7 +84,7 @@ def _plan_to_apply(cfg: Any, st: Any, options: Any, auto_approve: bool) -> Any:
                    f"(run {left.run_id}, started {left.started_at}): {left.left} of "
                    f"{len(left.plan.changes)} changes left. Settled changes are not repeated.")
         _approve(auto_approve)
-        return left.plan
+        return left.plan, left.checksum
     if left is not None:
         options = options_of(left.plan, cfg, options)
         typer.echo(f"The apply of plan {left.checksum[:12]} was interrupted (run {left.run_id}, "
@@ -92,14 +92,14 @@ def _plan_to_apply(cfg: Any, st: Any, options: Any, auto_approve: bool) -> Any:
                    f"with that plan's options ({_describe(options)}).")
     progress = Progress()
     try:
-        plan = make_plan(cfg, st, options, progress=progress)
+        plan, checksum = make_stored_plan(cfg, st, options, progress=progress, lazy=True)
     finally:
         progress.close()
     typer.echo(human(plan, color=use_color(sys.stdout), max_assets=MAX_ASSETS))
     if plan.is_empty():
         return None
     _approve(auto_approve)
-    return plan
+    return plan, checksum
 
 
 @commands.command()
@@ -128,38 +128,39 @@ def apply(
     Example: qatlan plan --out plan.json && qatlan apply plan.json
     """
     from qatlan.apply import apply_plan
-    from qatlan.pipeline import PlanOptions
-    from qatlan.plan import read_saved_plan
+    from qatlan.pipeline import PlanOptions, open_saved_plan
     from qatlan.render import Progress, apply_summary
 
     cfg = load(config)
-    saved = read_saved_plan(planfile) if planfile is not None else None
-    if saved is not None and (create_definitions is not None or allow_mass_removal):
+    if planfile is not None and (create_definitions is not None or allow_mass_removal):
         raise fail("--[no-]create-definitions and --allow-mass-removal shape a new plan; a saved plan "
                    "is applied as it was made", hint="pass them to `qatlan plan --out FILE` instead")
-    if saved is None and not auto_approve and not _interactive():
+    if planfile is None and not auto_approve and not _interactive():
         raise fail("qatlan apply asks for a typed `yes`, but there is no terminal to ask on",
                    hint="pass --auto-approve, or save a plan (`qatlan plan --out FILE`) and "
                         "apply that file")
     options = PlanOptions(create_definitions=create_definitions, allow_mass_removal=allow_mass_removal)
-    # a saved plan's run is recorded with the lock, in one transaction: whenever this process
-    # is killed, the next `qatlan apply` finds that run and resumes this plan
-    checksum = saved.checksum if saved is not None else None
-    with open_state(state_path(cfg, state)) as st, \
-            locked(st, "apply", lock_timeout, plan_checksum=checksum) as lock:
-        run_id = lock.run_id
-        if saved is not None:
-            plan = _saved_plan_to_apply(st, saved, run_id)
-        else:
-            plan = _plan_to_apply(cfg, st, options, auto_approve)
-        if plan is None:
-            return
-        progress = Progress()
-        try:
-            result = apply_plan(cfg, st, plan, parallelism=parallelism, progress=progress,
-                                run_id=run_id)
-        finally:
-            progress.close()
+    with open_state(state_path(cfg, state)) as st:
+        # a plan this state stored is taken from the state, the file only hashed
+        saved = open_saved_plan(planfile, st) if planfile is not None else None
+        # a saved plan's run is recorded with the lock, in one transaction: whenever this
+        # process is killed, the next `qatlan apply` finds that run and resumes this plan
+        checksum = saved.checksum if saved is not None else None
+        with locked(st, "apply", lock_timeout, plan_checksum=checksum) as lock:
+            run_id = lock.run_id
+            if saved is not None:
+                chosen = _saved_plan_to_apply(st, saved, run_id)
+            else:
+                chosen = _plan_to_apply(cfg, st, options, auto_approve)
+            if chosen is None:
+                return
+            plan, checksum = chosen
+            progress = Progress()
+            try:
+                result = apply_plan(cfg, st, plan, parallelism=parallelism, progress=progress,
+                                    run_id=run_id, checksum=checksum)
+            finally:
+                progress.close()
     typer.echo(apply_summary(result))
     result.raise_for_failures()
 
