@@ -22,7 +22,8 @@ from strategies import scenarios, two_datastores
 from qatlan import render
 from qatlan.errors import PlanFileError
 from qatlan.pipeline import PlanOptions, make_plan, make_stored_plan, open_saved_plan
-from qatlan.plan import PlanFileWriter, each_change, plan_checksum, read_saved_plan
+from qatlan.plan import (PlanFileWriter, each_change, open_plan_file, plan_checksum, read_saved_plan,
+                         write_plan_file)
 from qatlan.planner import plan as pure_plan
 from qatlan.state import State
 from qatlan.state.plans import _replace
@@ -189,15 +190,72 @@ def test_a_plan_file_changed_anywhere_is_refused_or_read_as_the_stored_plan(scen
             checksum = state.save_plan(first, tee=writer.write)
             writer.commit(checksum)
         raw = bytearray(out.read_bytes())
+        version = raw.index(b'"qatlan_version":"') + len(b'"qatlan_version":"')
+        version_end = raw.index(b'"', version)
         at = data.draw(st.integers(0, len(raw) - 1), label="at")
         raw[at] = data.draw(st.integers(0, 255).filter(lambda b: b != raw[at]), label="byte")
         out.write_bytes(bytes(raw))
-        version = raw.index(b'"qatlan_version":"') + len(b'"qatlan_version":"')
         try:
             saved = open_saved_plan(out, state)
         except PlanFileError:
             saved = None
         if saved is not None:  # only the version text may change, and the plan is the same
-            assert version <= at < raw.index(b'"', version)
+            assert version <= at < version_end
             assert saved.checksum == checksum
             assert dataclasses.replace(saved.plan, changes=tuple(each_change(saved.plan.changes))) == first
+
+
+@PROPERTY
+@given(scenarios(), st.sampled_from([1, 5, 64, 1 << 20]))
+def test_a_plan_file_read_a_change_at_a_time_shows_as_the_file_read_whole(scenario, chunk):
+    """`qatlan show FILE` reads a file as `qatlan plan --out` writes it a change at a time
+    (its changes stay in the file): whatever the plan and however the reads are cut, every
+    text of it is the text of the plan read whole."""
+    from qatlan.plan import file as plan_file
+
+    snapshot, owned, plan_settings = scenario
+    plan = pure_plan(snapshot, plan_settings, owned=owned, base=BASE, created_at="2026-01-01T00:00:00.000Z")
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        out = Path(tmp) / "p.json"
+        write_plan_file(plan, out)
+        stack.enter_context(_patched(plan_file, "_READ", chunk))
+        saved = open_plan_file(out)
+        whole = read_saved_plan(out)
+        assert saved.checksum == whole.checksum and len(saved.plan.changes) == len(plan.changes)
+        assert _texts(saved.plan) == _texts(whole.plan)
+        assert list(each_change(saved.plan.changes)) == list(plan.changes)
+        assert dataclasses.replace(saved.plan, changes=tuple(saved.plan.changes)) == plan
+
+
+@contextlib.contextmanager
+def _patched(module, name, value):
+    old = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, old)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(scenarios(), st.data())
+def test_a_plan_file_changed_anywhere_is_refused_or_shown_as_it_was(scenario, data):
+    snapshot, owned, plan_settings = scenario
+    plan = pure_plan(snapshot, plan_settings, owned=owned, base=BASE, created_at="2026-01-01T00:00:00.000Z")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "p.json"
+        write_plan_file(plan, out)
+        raw = bytearray(out.read_bytes())
+        version = raw.index(b'"qatlan_version":"') + len(b'"qatlan_version":"')
+        version_end = raw.index(b'"', version)
+        at = data.draw(st.integers(0, len(raw) - 1), label="at")
+        raw[at] = data.draw(st.integers(0, 255).filter(lambda b: b != raw[at]), label="byte")
+        out.write_bytes(bytes(raw))
+        try:
+            saved = open_plan_file(out)
+        except PlanFileError:
+            saved = None
+        if saved is not None:  # only the version text may change, and the plan is the same
+            assert version <= at < version_end
+            assert dataclasses.replace(saved.plan, changes=tuple(each_change(saved.plan.changes))) == plan

@@ -140,11 +140,12 @@ def show(
 
     Example: qatlan show plan.json --json | jq '.summary'
     """
-    from qatlan.plan import read_plan_file
+    from qatlan.plan import open_plan_file
 
     if as_json and as_markdown:
         raise fail("--json and --markdown exclude each other", "pass one of them")
-    _print_plan(read_plan_file(file), as_json, as_markdown)
+    saved = open_plan_file(file)  # read a change at a time: its changes stay in the file
+    _print_plan(saved.plan, as_json, as_markdown)
 
 
 @commands.command()

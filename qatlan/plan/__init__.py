@@ -12,11 +12,13 @@ Pure except for file.py, which reads and writes plan files.
 """
 
 from qatlan.plan.checksum import canonical_pieces, canonical_sections, plan_checksum
-from qatlan.plan.encode import LazyList, iter_json
+from qatlan.plan.encode import LazyList, iter_json, split_array
 from qatlan.plan.file import (
     PLAN_FILE_VERSION,
+    FileChanges,
     PlanFileWriter,
     SavedPlan,
+    open_plan_file,
     peek_plan_file,
     read_plan_file,
     read_saved_plan,
@@ -32,6 +34,7 @@ __all__ = [
     "Action",
     "Change",
     "Conflict",
+    "FileChanges",
     "LazyList",
     "Plan",
     "PlanFileWriter",
@@ -42,6 +45,7 @@ __all__ = [
     "definitions_of",
     "each_change",
     "iter_json",
+    "open_plan_file",
     "own",
     "peek_plan_file",
     "plan_checksum",
@@ -49,6 +53,7 @@ __all__ = [
     "read_saved_plan",
     "sign",
     "signature_ok",
+    "split_array",
     "tally",
     "write_plan_file",
 ]

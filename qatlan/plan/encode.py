@@ -8,12 +8,12 @@ checksum, the stored plan body and `qatlan plan --json` are all written through 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from operator import itemgetter
 from typing import Any
 
-__all__ = ["LazyList", "RawList", "change_json", "iter_json"]
+__all__ = ["LazyList", "RawList", "change_json", "iter_json", "split_array"]
 
 
 def change_json(change: Any) -> dict[str, Any]:
@@ -119,3 +119,37 @@ def _walk_raw(value: RawList, dumps: Callable[[Any], str], separators: tuple[str
         yield opening + separators[0].join(batch)
         opening = separators[0]
     yield "]" if opening != "[" else "[]"
+
+
+def split_array(chunks: Iterable[bytes], start: int, end: int | None = None) -> Iterator[tuple[Any, str]]:
+    """(decoded, text) of each item of the JSON array whose `[` and `]` sit at offsets
+    `start` and `end - 1` of a compact ASCII text given in `chunks` (a plan's canonical JSON,
+    as it is inflated or read): items are cut and decoded one at a time, none held after.
+    Without `end`, the array ends at its closing bracket."""
+    scan = json.JSONDecoder().raw_decode
+    start = start + 1  # inside the brackets
+    stop_at = None if end is None else end - 1
+    buf, pos, at = "", 0, 0
+    for chunk in chunks:
+        lo = max(start - at, 0)
+        hi = len(chunk) if stop_at is None else min(stop_at - at, len(chunk))
+        at += len(chunk)
+        if lo >= hi:
+            if stop_at is not None and at >= stop_at:
+                break
+            continue
+        buf = buf[pos:] + chunk[lo:hi].decode("ascii")
+        pos = 0
+        while pos < len(buf):
+            if buf[pos] == ",":
+                pos += 1
+            elif buf[pos] == "]" and stop_at is None:
+                return
+            try:
+                data, stop = scan(buf, pos)
+            except ValueError:
+                if stop_at is not None and at >= stop_at:  # nothing more to come: damaged
+                    raise
+                break  # the item goes on in the next chunk
+            yield data, buf[pos:stop]
+            pos = stop

@@ -19,22 +19,26 @@ message: missing or unreadable file, not JSON, not a plan file, unknown format_v
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
 import os
 import re
 import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from qatlan import __version__
+from qatlan import __version__, addresses
 from qatlan.errors import PlanFileError
 from qatlan.plan.checksum import canonical_pieces, plan_checksum
-from qatlan.plan.model import Plan
+from qatlan.plan.encode import split_array
+from qatlan.plan.model import Action, Change, Plan, Tally
 
-__all__ = ["PLAN_FILE_VERSION", "PlanFileWriter", "SavedPlan", "peek_plan_file", "read_plan_file",
-           "read_saved_plan", "sign", "signature_ok", "write_plan_file"]
+__all__ = ["PLAN_FILE_VERSION", "FileChanges", "PlanFileWriter", "SavedPlan", "open_plan_file",
+           "peek_plan_file", "read_plan_file", "read_saved_plan", "sign", "signature_ok",
+           "write_plan_file"]
 
 #: the plan file wrapper's major version; readers reject any other
 PLAN_FILE_VERSION = 1
@@ -201,6 +205,12 @@ def peek_plan_file(path: str | os.PathLike[str]) -> tuple[str, str | None] | Non
     that checksum: a state that stored a plan with it has the same plan (`qatlan apply FILE`
     streams it from there). None for anything else (another layout, a file edited, unreadable):
     `read_saved_plan` reads it whole and says what is wrong."""
+    found = _peek(path)
+    return None if found is None else found[:2]
+
+
+def _peek(path: str | os.PathLike[str]) -> tuple[str, str | None, int, int] | None:
+    """`peek_plan_file`, with where the plan object starts and ends in the file."""
     try:
         with open(path, "rb") as fp:
             size = os.fstat(fp.fileno()).st_size
@@ -210,20 +220,138 @@ def peek_plan_file(path: str | os.PathLike[str]) -> tuple[str, str | None] | Non
             tail = _TAIL.search(fp.read())
             if head is None or tail is None or edge + tail.start() <= head.end():
                 return None
-            digest, left = hashlib.sha256(), edge + tail.start() - head.end()
-            fp.seek(head.end())
-            while left > 0:
-                chunk = fp.read(min(_READ, left))
-                if not chunk:
-                    return None
+            digest = hashlib.sha256()
+            for chunk in _read(fp, head.end(), edge + tail.start()):
                 digest.update(chunk)
-                left -= len(chunk)
-    except OSError:
+    except (OSError, EOFError):
         return None
     checksum = tail.group(1).decode()
     if not hmac.compare_digest(digest.hexdigest(), checksum):
         return None
-    return checksum, tail.group(2).decode() if tail.group(2) else None
+    return checksum, tail.group(2).decode() if tail.group(2) else None, head.end(), edge + tail.start()
+
+
+def _read(fp: Any, start: int, end: int) -> Iterator[bytes]:
+    """The bytes of open file `fp` from `start` to `end`, a chunk at a time."""
+    fp.seek(start)
+    left = end - start
+    while left > 0:
+        chunk = fp.read(min(_READ, left))
+        if not chunk:
+            raise EOFError(f"{fp.name} ends early")
+        left -= len(chunk)
+        yield chunk
+
+
+def open_plan_file(path: str | os.PathLike[str]) -> SavedPlan:
+    """`read_saved_plan` for reading a plan rather than applying it (`qatlan show FILE`):
+    a file as `qatlan plan --out` writes it is checked by hashing it, then read one change
+    at a time (counted, and its definitions noted); its changes stay in the file
+    (`FileChanges`: listed, streamed or re-encoded from the file when asked). Memory then
+    follows one change, not the plan. Any other file is read whole (`read_saved_plan`)."""
+    found = _peek(path)
+    if found is None:
+        return read_saved_plan(path)
+    checksum, signature, start, end = found
+    try:
+        with open(path, "rb") as fp:
+            head = b"".join(_read(fp, start, min(end, start + _READ)))
+            opening = b'{"base":'
+            if not head.startswith(opening):
+                return read_saved_plan(path)
+            try:
+                _, base_end = json.JSONDecoder().raw_decode(head.decode("ascii"), len(opening))
+            except ValueError:  # a base longer than a chunk: not worth a special case
+                return read_saved_plan(path)
+            key = b',"changes":'
+            if head[base_end:base_end + len(key) + 1] != key + b"[":
+                return read_saved_plan(path)
+            at = start + base_end + len(key)  # the changes' opening bracket
+            tally, definitions, length, count = Tally(), [], 0, 0
+            for data, text in split_array(_read(fp, at, end), 0):
+                change = Change.from_dict(data)
+                tally.add(change)
+                if addresses.is_typedef(change.address):
+                    definitions.append(change)
+                length, count = length + len(text), count + 1
+            closing = at + length + max(count - 1, 0) + 2  # after the changes' "]"
+            rest = b"".join(_read(fp, closing, end))
+    except (OSError, EOFError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return read_saved_plan(path)  # says what is wrong
+    try:
+        data = json.loads(head[:base_end + len(key)] + b"[]" + rest)
+        plan = Plan.from_dict(data)
+    except PlanFileError as exc:
+        raise PlanFileError(f"{path}: {exc}", hint=exc.hint) from None
+    except ValueError:
+        return read_saved_plan(path)
+    changes = FileChanges(str(path), at, closing, tally.result(), tuple(definitions))
+    return SavedPlan(dataclasses.replace(plan, changes=changes), checksum, signature)
+
+
+class FileChanges(Sequence[Change]):
+    """The changes of a plan file (`open_plan_file`), read from the file when asked.
+
+    `len` and `tally()` were counted when the file was opened; `iter_groups()` (what
+    `qatlan.render` lists, as far as it reads), `stream()` and `json_pieces()` read the
+    file once each, a change at a time; indexing or iterating decodes them all, once."""
+
+    def __init__(self, path: str, start: int, end: int, counts: Mapping[str, Any],
+                 definitions: tuple[Change, ...]):
+        self.path, self.start, self.end = path, start, end
+        self._tally, self._definitions = dict(counts), definitions
+        self._all: tuple[Change, ...] | None = None
+
+    def __len__(self) -> int:
+        return int(self._tally["changes"])
+
+    def tally(self) -> dict[str, Any]:
+        return self._tally
+
+    def definitions(self, known: Iterable[Change] = ()) -> list[Change]:
+        return list(self._definitions)
+
+    def _scan(self) -> Iterator[tuple[Any, str]]:
+        with open(self.path, "rb") as fp:
+            yield from split_array(_read(fp, self.start, self.end), 0, self.end - self.start)
+
+    def json_pieces(self) -> Iterator[str]:
+        for _, text in self._scan():
+            yield text
+
+    def stream(self) -> Iterator[Change]:
+        for data, _ in self._scan():
+            yield Change.from_dict(data)
+
+    def iter_groups(self) -> Iterator[tuple[str, list[tuple[Change, str]]]]:
+        """Each definition alone and first, then each asset's changes (a plan's changes
+        are in address order, so an asset's are side by side); no-ops are not listed."""
+        for c in self._definitions:
+            if c.action is not Action.NOOP:
+                yield c.address, [(c, addresses.parse(c.address)[1])]
+        asset, group = None, []
+        for c in self.stream():
+            if c.action is Action.NOOP or addresses.is_typedef(c.address):
+                continue
+            owner, part = addresses.parse(c.address)
+            if owner != asset and group:
+                yield asset, group
+                group = []
+            asset = owner
+            group.append((c, part))
+        if group:
+            yield asset, group
+
+    def _changes(self) -> tuple[Change, ...]:
+        if self._all is None:
+            self._all = tuple(self.stream())
+        return self._all
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._changes()[index]
+
+    def __iter__(self) -> Iterator[Change]:
+        return iter(self._changes())
 
 
 def _load(path: Path) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from sqlite_utils import Database
 
 from qatlan import addresses
 from qatlan.normalize import iso_utc
-from qatlan.plan import Change, Plan, Tally, canonical_sections
+from qatlan.plan import Change, Plan, Tally, canonical_sections, split_array
 from qatlan.state.base import write_transaction
 
 __all__ = ["StoredChanges", "backfill_rows", "load_plan", "plan_by_inputs", "plan_id", "save_plan",
@@ -439,30 +439,7 @@ class StoredChanges(Sequence[Change]):
                                        [self.plan_id]).fetchone()
         finally:
             conn.close()
-        start, end = json.loads(spans)["changes"]
-        start, end = start + 1, end - 1  # inside the brackets
-        scan = json.JSONDecoder().raw_decode
-        buf, pos, at = "", 0, 0
-        for chunk in _inflate(body):
-            lo, hi = max(start - at, 0), min(end - at, len(chunk))
-            at += len(chunk)
-            if lo >= hi:
-                if at >= end:
-                    break
-                continue
-            buf = buf[pos:] + chunk[lo:hi].decode("ascii")
-            pos = 0
-            while pos < len(buf):
-                if buf[pos] == ",":
-                    pos += 1
-                try:
-                    data, stop = scan(buf, pos)
-                except ValueError:
-                    if at >= end:  # nothing more to come: a damaged body
-                        raise
-                    break  # the change goes on in the next chunk
-                yield data, buf[pos:stop]
-                pos = stop
+        yield from split_array(_inflate(body), *json.loads(spans)["changes"])
 
     def _changes(self) -> tuple[Change, ...]:
         if self._all is None:
