@@ -334,7 +334,6 @@ def open_saved_plan(path: str | os.PathLike[str], state: State) -> SavedPlan:
     return read_saved_plan(path)
 
 
-
 def check_applicable(saved: SavedPlan, state: State, key: str | None = None) -> None:
     """Refuse a saved plan that this state did not make, whatever checksum it carries: its
     checksum must be one the state recorded when it made a plan, or the file must be signed

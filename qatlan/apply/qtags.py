@@ -103,7 +103,8 @@ class TagPreparer:
         await asyncio.gather(*jobs)
         return self.converted
 
-    async def _once(self, key: tuple[Action, str, bool], works: list[Work], integration: _Integration) -> None:
+    async def _once(self, key: tuple[Action, str, bool], works: list[Work],
+                    integration: _Integration) -> None:
         action, name, _ = key
         if action is Action.CREATE:
             await _ensure_external(self.q, name, works, integration)

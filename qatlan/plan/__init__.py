@@ -26,7 +26,8 @@ from qatlan.plan.file import (
     signature_ok,
     write_plan_file,
 )
-from qatlan.plan.model import FORMAT_VERSION, Action, Change, Conflict, Plan, Tally, definitions_of, each_change, own, tally
+from qatlan.plan.model import (FORMAT_VERSION, Action, Change, Conflict, Plan, Tally, definitions_of,
+                               each_change, own, tally)
 
 __all__ = [
     "FORMAT_VERSION",
