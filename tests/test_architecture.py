@@ -38,7 +38,7 @@ PUBLIC = {
                       "SyncConfig", "URL_ENV", "WATCH_KINDS", "WatchConfig", "init_config", "load_config", "parse_config",
                       "render_template"],
     "qatlan.plan": ["Tally", "FORMAT_VERSION", "PLAN_FILE_VERSION", "Action", "Change", "Conflict", "FileChanges", "LazyList",
-                    "Plan", "SavedPlan", "canonical_pieces", "canonical_sections", "definitions_of", "each_change",
+                    "Plan", "SavedPlan", "StreamedChanges", "canonical_pieces", "canonical_sections", "definitions_of", "each_change",
                     "iter_json", "open_plan_file", "own", "peek_plan_file", "plan_checksum", "tally",
                     "read_plan_file", "read_saved_plan", "sign", "signature_ok", "split_array", "write_plan_file",
                     "PlanFileWriter"],

@@ -26,8 +26,8 @@ from qatlan.plan.file import (
     signature_ok,
     write_plan_file,
 )
-from qatlan.plan.model import (FORMAT_VERSION, Action, Change, Conflict, Plan, Tally, definitions_of,
-                               each_change, own, tally)
+from qatlan.plan.model import (FORMAT_VERSION, Action, Change, Conflict, Plan, StreamedChanges, Tally,
+                               definitions_of, each_change, own, tally)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -40,6 +40,7 @@ __all__ = [
     "Plan",
     "PlanFileWriter",
     "SavedPlan",
+    "StreamedChanges",
     "Tally",
     "canonical_pieces",
     "canonical_sections",

@@ -26,7 +26,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -34,7 +34,7 @@ from qatlan import __version__, addresses
 from qatlan.errors import PlanFileError
 from qatlan.plan.checksum import canonical_pieces, plan_checksum
 from qatlan.plan.encode import split_array
-from qatlan.plan.model import Action, Change, Plan, Tally
+from qatlan.plan.model import Action, Change, Plan, StreamedChanges, Tally
 
 __all__ = ["PLAN_FILE_VERSION", "FileChanges", "PlanFileWriter", "SavedPlan", "open_plan_file",
            "peek_plan_file", "read_plan_file", "read_saved_plan", "sign", "signature_ok",
@@ -289,24 +289,18 @@ def open_plan_file(path: str | os.PathLike[str]) -> SavedPlan:
     return SavedPlan(dataclasses.replace(plan, changes=changes), checksum, signature)
 
 
-class FileChanges(Sequence[Change]):
+class FileChanges(StreamedChanges):
     """The changes of a plan file (`open_plan_file`), read from the file when asked.
 
     `len` and `tally()` were counted when the file was opened; `iter_groups()` (what
     `qatlan.render` lists, as far as it reads), `stream()` and `json_pieces()` read the
-    file once each, a change at a time; indexing or iterating decodes them all, once."""
+    file once each, a change at a time."""
 
     def __init__(self, path: str, start: int, end: int, counts: Mapping[str, Any],
                  definitions: tuple[Change, ...]):
+        super().__init__(counts)
         self.path, self.start, self.end = path, start, end
-        self._tally, self._definitions = dict(counts), definitions
-        self._all: tuple[Change, ...] | None = None
-
-    def __len__(self) -> int:
-        return int(self._tally["changes"])
-
-    def tally(self) -> dict[str, Any]:
-        return self._tally
+        self._definitions = definitions
 
     def definitions(self, known: Iterable[Change] = ()) -> list[Change]:
         return list(self._definitions)
@@ -314,14 +308,6 @@ class FileChanges(Sequence[Change]):
     def _scan(self) -> Iterator[tuple[Any, str]]:
         with open(self.path, "rb") as fp:
             yield from split_array(_read(fp, self.start, self.end), 0, self.end - self.start)
-
-    def json_pieces(self) -> Iterator[str]:
-        for _, text in self._scan():
-            yield text
-
-    def stream(self) -> Iterator[Change]:
-        for data, _ in self._scan():
-            yield Change.from_dict(data)
 
     def iter_groups(self) -> Iterator[tuple[str, list[tuple[Change, str]]]]:
         """Each definition alone and first, then each asset's changes (a plan's changes
@@ -341,17 +327,6 @@ class FileChanges(Sequence[Change]):
             group.append((c, part))
         if group:
             yield asset, group
-
-    def _changes(self) -> tuple[Change, ...]:
-        if self._all is None:
-            self._all = tuple(self.stream())
-        return self._all
-
-    def __getitem__(self, index: Any) -> Any:
-        return self._changes()[index]
-
-    def __iter__(self) -> Iterator[Change]:
-        return iter(self._changes())
 
 
 def _load(path: Path) -> dict[str, Any]:

@@ -35,8 +35,8 @@ from qatlan.errors import PlanFileError
 from qatlan.model import Skip
 from qatlan.plan.encode import LazyList, RawList, change_json
 
-__all__ = ["FORMAT_VERSION", "Action", "Change", "Conflict", "Plan", "Tally", "definitions_of",
-           "each_change", "own", "tally"]
+__all__ = ["FORMAT_VERSION", "Action", "Change", "Conflict", "Plan", "StreamedChanges", "Tally",
+           "definitions_of", "each_change", "own", "tally"]
 
 FORMAT_VERSION = 1
 
@@ -185,6 +185,51 @@ def each_change(changes: Iterable[Change]) -> Iterator[Change]:
     (`qatlan.state.plans.StoredChanges`) are decoded one at a time and let go."""
     stream = getattr(changes, "stream", None)
     return stream() if stream is not None else iter(changes)
+
+
+class StreamedChanges(Sequence[Change]):
+    """A plan's changes kept where they are stored (the state, a plan file), read when asked.
+
+    A subclass gives `_scan()`: (decoded, canonical text) of each change, in plan order, read
+    once per call. `len` and `tally()` answer from the counts given; `stream()` and
+    `json_pieces()` read the changes once each, a change at a time; indexing or iterating
+    decodes them all, once, and keeps them."""
+
+    def __init__(self, counts: Mapping[str, Any]):
+        self._tally = dict(counts)
+        self._all: tuple[Change, ...] | None = None
+
+    def _scan(self) -> Iterator[tuple[Any, str]]:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return int(self._tally["changes"])
+
+    def tally(self) -> dict[str, Any]:
+        return self._tally
+
+    def json_pieces(self) -> Iterator[str]:
+        """Each change's canonical JSON, in plan order (`qatlan plan --json`, `show --json`
+        re-encode them one at a time instead of decoding the whole plan)."""
+        for _, text in self._scan():
+            yield text
+
+    def stream(self) -> Iterator[Change]:
+        """Each change, whole (with its target), in plan order, decoded one at a time and
+        not kept: how apply walks a stored plan in bounded memory."""
+        for data, _ in self._scan():
+            yield Change.from_dict(data)
+
+    def _changes(self) -> tuple[Change, ...]:
+        if self._all is None:
+            self._all = tuple(self.stream())
+        return self._all
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._changes()[index]
+
+    def __iter__(self) -> Iterator[Change]:
+        return iter(self._changes())
 
 
 def definitions_of(plan: "Plan") -> list[Change]:

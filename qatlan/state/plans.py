@@ -18,14 +18,14 @@ import hashlib
 import json
 import sqlite3
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from sqlite_utils import Database
 
 from qatlan import addresses
 from qatlan.normalize import iso_utc
-from qatlan.plan import Change, Plan, Tally, canonical_sections, split_array
+from qatlan.plan import Change, Plan, StreamedChanges, Tally, canonical_sections, split_array
 from qatlan.state.base import write_transaction
 
 __all__ = ["StoredChanges", "backfill_rows", "load_plan", "plan_by_inputs", "plan_id", "save_plan",
@@ -348,24 +348,19 @@ def load_plan(db: Database, checksum: str, path: str | None = None) -> Plan | No
                                changes=StoredChanges(path, rows_id, json.loads(tally_json)))
 
 
-class StoredChanges(Sequence[Change]):
+class StoredChanges(StreamedChanges):
     """The changes of stored plan `plan_id` (one with change rows), read only when asked.
 
     `len`, `tally()` and `iter_groups()` (the renderers' listing, asset by asset from the
-    change rows, as far as the caller reads) cost a query; anything else (indexing,
-    iteration) decodes the plan body's changes once, with their targets, and keeps them.
-    Each read opens the state file `path` read-only, so it works after the state closed.
+    change rows, as far as the caller reads) cost a query; `stream()` and `json_pieces()`
+    cut the changes from the plan body as it is inflated, one at a time; indexing or
+    iteration decodes them once, with their targets, and keeps them. Each read opens the
+    state file `path` read-only, so it works after the state closed.
     """
 
     def __init__(self, path: str, plan_id: int, counts: Mapping[str, Any]):
-        self.path, self.plan_id, self._tally = path, plan_id, dict(counts)
-        self._all: tuple[Change, ...] | None = None
-
-    def __len__(self) -> int:
-        return int(self._tally["changes"])
-
-    def tally(self) -> dict[str, Any]:
-        return self._tally
+        super().__init__(counts)
+        self.path, self.plan_id = path, plan_id
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
@@ -396,13 +391,6 @@ class StoredChanges(Sequence[Change]):
         finally:
             conn.close()
 
-    def json_pieces(self) -> Iterator[str]:
-        """Each change's canonical JSON, in plan order, cut from the stored body as it is
-        inflated (a plan's canonical JSON is ASCII): `qatlan plan --json` re-encodes them
-        one at a time instead of decoding the whole plan."""
-        for _, text in self._scan():
-            yield text
-
     def definitions(self, known: Iterable[Change] = ()) -> list[Change]:
         """The plan's definition changes (`atlan:typedef#...`), whole, in address order,
         without walking the plan: each is the one of `known` (the plan's
@@ -425,12 +413,6 @@ class StoredChanges(Sequence[Change]):
             out.append(c)
         return out
 
-    def stream(self) -> Iterator[Change]:
-        """Each change, whole (with its target), in plan order, decoded one at a time and
-        not kept: how apply walks a stored plan in bounded memory."""
-        for data, _ in self._scan():
-            yield Change.from_dict(data)
-
     def _scan(self) -> Iterator[tuple[Any, str]]:
         """(decoded, text) of each change, cut from the body as it is inflated."""
         conn = self._connect()
@@ -440,17 +422,6 @@ class StoredChanges(Sequence[Change]):
         finally:
             conn.close()
         yield from split_array(_inflate(body), *json.loads(spans)["changes"])
-
-    def _changes(self) -> tuple[Change, ...]:
-        if self._all is None:
-            self._all = tuple(self.stream())
-        return self._all
-
-    def __getitem__(self, index: Any) -> Any:
-        return self._changes()[index]
-
-    def __iter__(self) -> Iterator[Change]:
-        return iter(self._changes())
 
 
 def _change(row: tuple[Any, ...]) -> Change:
